@@ -1,0 +1,1 @@
+"""Validated input models: distributions, workloads, architectures (tiers) and textbook networks."""

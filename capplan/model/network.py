@@ -1,0 +1,141 @@
+"""Textbook queueing networks in the scenario format (``kind: network``).
+
+Open Poisson (or renewal) arrivals or closed populations with think time; stations with c
+servers and an optional capacity K (customers beyond K are lost); pools; several classes, each
+with its own route of steps. Compiles to the engine's :class:`~capplan.sim.spec.NetworkSpec`.
+
+    kind: network
+    name: mm1
+    stations: [{name: server, servers: 1}]
+    classes:
+      - name: job
+        interarrival: {kind: exponential, mean: 1.25}
+        route: [{station: server, service: {kind: exponential, mean: 1.0}}]
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from capplan.model.distributions import Dist, Seconds
+from capplan.sim.spec import ClassSpec, NetworkSpec, Op, PoolSpec, StationSpec, Step
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StationModel(_Strict):
+    name: str = Field(min_length=1)
+    servers: int = Field(default=1, ge=1)
+    capacity: int | None = Field(default=None, ge=1, description="max customers incl. in service (K)")
+    instances: int = Field(default=1, ge=1)
+
+    @model_validator(mode="after")
+    def _k_at_least_c(self) -> "StationModel":
+        if self.capacity is not None and self.capacity < self.servers:
+            raise ValueError(f"capacity: {self.capacity} is below servers {self.servers}")
+        return self
+
+
+class PoolModel(_Strict):
+    name: str = Field(min_length=1)
+    size: int = Field(ge=1)
+    loss: bool = False
+
+
+class StepModel(_Strict):
+    """One step: exactly one of station (+ service), delay, acquire, release, mark."""
+
+    station: str | None = None
+    service: Dist | None = None
+    delay: Dist | None = None
+    acquire: str | None = None
+    release: str | None = None
+    mark: str | None = None
+    probability: float = Field(default=1.0, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _one_action(self) -> "StepModel":
+        actions = [a for a in ("station", "delay", "acquire", "release", "mark") if getattr(self, a) is not None]
+        if len(actions) != 1:
+            raise ValueError("a route step needs exactly one of station, delay, acquire, release, mark")
+        if self.station is not None and self.service is None:
+            raise ValueError("service: a station step needs a service time distribution")
+        if self.station is None and self.service is not None:
+            raise ValueError("service: only a station step takes a service time")
+        return self
+
+
+class ClassModel(_Strict):
+    name: str = Field(min_length=1)
+    interarrival: Dist | None = None
+    population: int | None = Field(default=None, ge=1)
+    think: Dist | None = None
+    route: list[StepModel] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _open_or_closed(self) -> "ClassModel":
+        if (self.interarrival is None) == (self.population is None):
+            raise ValueError("a class is either open (interarrival) or closed (population [+ think])")
+        if self.interarrival is not None and self.interarrival.mean <= 0:
+            raise ValueError("interarrival: mean must be > 0")
+        if self.think is not None and self.population is None:
+            raise ValueError("think: only a closed class (population) has a think time")
+        return self
+
+
+class NetworkModel(_Strict):
+    kind: Literal["network"] = "network"
+    name: str = Field(min_length=1)
+    description: str = ""
+    stations: list[StationModel] = Field(min_length=1)
+    pools: list[PoolModel] = Field(default_factory=list)
+    classes: list[ClassModel] = Field(min_length=1)
+    duration: Seconds = Field(default=10_000.0, gt=0, description="measured simulated time per replication")
+    warmup: Seconds = Field(default=1_000.0, description="simulated time discarded before measuring")
+
+    @model_validator(mode="after")
+    def _names_resolve(self) -> "NetworkModel":
+        stations = [s.name for s in self.stations]
+        pools = [p.name for p in self.pools]
+        for names, what in ((stations, "station"), (pools, "pool"), ([c.name for c in self.classes], "class")):
+            if len(set(names)) != len(names):
+                raise ValueError(f"{what} names must be unique")
+        for ci, cls in enumerate(self.classes):
+            for si, step in enumerate(cls.route):
+                where = f"classes[{ci}].route[{si}]"
+                if step.station is not None and step.station not in stations:
+                    raise ValueError(f"{where}.station: no station named {step.station!r} (have {stations})")
+                for ref in (step.acquire, step.release):
+                    if ref is not None and ref not in pools:
+                        raise ValueError(f"{where}: no pool named {ref!r} (have {pools})")
+        return self
+
+    def compile(self) -> NetworkSpec:
+        stations = [StationSpec(name=s.name, servers=s.servers, capacity=s.capacity, instances=s.instances)
+                    for s in self.stations]
+        pools = [PoolSpec(name=p.name, size=p.size, loss=p.loss) for p in self.pools]
+        spec = NetworkSpec(name=self.name, stations=stations, classes=[], pools=pools)
+        s_index = {s.name: i for i, s in enumerate(self.stations)}
+        p_index = {p.name: i for i, p in enumerate(self.pools)}
+        for cls in self.classes:
+            route: list[Step] = []
+            for step in cls.route:
+                if step.station is not None:
+                    route.append(Step(Op.SERVE, s_index[step.station], step.service, step.probability))
+                elif step.delay is not None:
+                    route.append(Step(Op.DELAY, dist=step.delay, prob=step.probability))
+                elif step.acquire is not None:
+                    route.append(Step(Op.ACQUIRE, p_index[step.acquire], prob=step.probability))
+                elif step.release is not None:
+                    route.append(Step(Op.RELEASE, p_index[step.release], prob=step.probability))
+                else:
+                    route.append(Step(Op.MARK, spec.metric_index(step.mark), prob=step.probability))
+            spec.classes.append(ClassSpec(
+                name=cls.name, route=route, interarrival=cls.interarrival,
+                population=cls.population or 0, think=cls.think,
+                metric=spec.metric_index(f"response:{cls.name}")))
+        return spec

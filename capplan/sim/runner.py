@@ -1,0 +1,156 @@
+"""Independent replications, in parallel across cores, summarised with 95% confidence intervals.
+
+Seeds come from ``numpy.random.SeedSequence(seed).spawn(n)``: replication k gets the same stream
+whatever the number of workers, so results are identical serial or parallel.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from multiprocessing import get_context
+from typing import Callable
+
+import numpy as np
+
+from capplan.sim.engine import ReplicationResult, run_replication
+from capplan.sim.spec import NetworkSpec
+from capplan.sim.stats import Estimate, estimate
+
+QUANTILES = {"p50": 0.50, "p95": 0.95, "p99": 0.99}
+
+
+@dataclass(frozen=True)
+class MetricSummary:
+    count: int
+    mean: Estimate
+    p50: Estimate
+    p95: Estimate
+    p99: Estimate
+    share_positive: Estimate        # e.g. probability of waiting for wait metrics
+
+
+@dataclass
+class SimResult:
+    network: str
+    replications: list[ReplicationResult]
+    duration: float
+    warmup: float
+
+    def metric(self, name: str) -> MetricSummary:
+        hists = [r.metrics[name] for r in self.replications]
+        return _summarise(hists)
+
+    def station_wait(self, name: str) -> MetricSummary:
+        return _summarise([r.station_waits[name] for r in self.replications])
+
+    def pool_wait(self, name: str) -> MetricSummary:
+        return _summarise([r.pool_waits[name] for r in self.replications])
+
+    def station_utilization(self, name: str) -> Estimate:
+        return estimate([float(np.mean(r.station_util[name])) for r in self.replications])
+
+    def station_max_instance_utilization(self, name: str) -> Estimate:
+        return estimate([float(np.max(r.station_util[name])) for r in self.replications])
+
+    def pool_utilization(self, name: str) -> Estimate:
+        return estimate([float(np.mean(r.pool_util[name])) for r in self.replications])
+
+    def station_in_system(self, name: str) -> Estimate:
+        return estimate([r.station_in_system[name] for r in self.replications])
+
+    def station_throughput(self, name: str) -> Estimate:
+        return estimate([r.station_throughput[name] for r in self.replications])
+
+    def quantile_estimate(self, name: str, q: float) -> Estimate:
+        return estimate([r.metrics[name].quantile(q) for r in self.replications])
+
+    def share_above(self, name: str, threshold: float) -> Estimate:
+        return estimate([r.metrics[name].share_above(threshold) for r in self.replications])
+
+    def rejected_share(self) -> Estimate:
+        values = []
+        for r in self.replications:
+            rejected = sum(r.rejected.values())
+            values.append(rejected / r.arrivals if r.arrivals else 0.0)
+        return estimate(values)
+
+
+def _summarise(hists) -> MetricSummary:
+    return MetricSummary(
+        count=int(sum(h.n for h in hists)),
+        mean=estimate([h.mean for h in hists]),
+        p50=estimate([h.quantile(0.50) for h in hists]),
+        p95=estimate([h.quantile(0.95) for h in hists]),
+        p99=estimate([h.quantile(0.99) for h in hists]),
+        share_positive=estimate([h.share_positive() for h in hists]),
+    )
+
+
+def _worker(args):
+    net, seed, duration, warmup = args
+    return run_replication(net, seed, duration, warmup)
+
+
+def default_workers() -> int:
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+def simulate(net: NetworkSpec, *, duration: float, warmup: float, replications: int = 5, seed: int = 1,
+             workers: int | None = None, on_done: Callable[[], None] | None = None) -> SimResult:
+    """Run ``replications`` independent replications of ``net`` and return them."""
+    seeds = np.random.SeedSequence(seed).spawn(replications)
+    jobs = [(net, s, duration, warmup) for s in seeds]
+    workers = default_workers() if workers is None else workers
+    results: list[ReplicationResult] = []
+    if workers <= 1 or replications == 1:
+        for job in jobs:
+            results.append(_worker(job))
+            if on_done:
+                on_done()
+    else:
+        with ProcessPoolExecutor(max_workers=min(workers, replications), mp_context=get_context("fork")) as pool:
+            for result in pool.map(_worker, jobs):
+                results.append(result)
+                if on_done:
+                    on_done()
+    return SimResult(network=net.name, replications=results, duration=duration, warmup=warmup)
+
+
+def run_many(jobs: list[tuple[NetworkSpec, float, float, int, int]], workers: int | None = None,
+             on_done: Callable[[], None] | None = None) -> list[SimResult]:
+    """Run several networks' replications in one process pool (keeps both cores busy across tiers).
+
+    jobs: (net, duration, warmup, replications, seed) per network; results in the same order.
+    """
+    flat = []
+    for k, (net, duration, warmup, reps, seed) in enumerate(jobs):
+        for s in np.random.SeedSequence(seed).spawn(reps):
+            flat.append((k, (net, s, duration, warmup)))
+    workers = default_workers() if workers is None else workers
+    out: list[list[ReplicationResult]] = [[] for _ in jobs]
+    if workers <= 1 or len(flat) <= 1:
+        for k, job in flat:
+            out[k].append(_worker(job))
+            if on_done:
+                on_done()
+    else:
+        # Longest jobs first would balance better, but order of submission must not change results:
+        # each result is keyed by its position, so it cannot.
+        with ProcessPoolExecutor(max_workers=min(workers, len(flat)), mp_context=get_context("fork")) as pool:
+            futures = [(k, pool.submit(_worker, job)) for k, job in flat]
+            for k, fut in futures:
+                out[k].append(fut.result())
+                if on_done:
+                    on_done()
+    return [SimResult(network=j[0].name, replications=r, duration=j[1], warmup=j[2]) for j, r in zip(jobs, out)]
+
+
+def replications_needed(values: list[float], target_relative_half_width: float) -> int:
+    """How many replications the spread in ``values`` suggests for a target relative half-width."""
+    est = estimate(values)
+    if not math.isfinite(est.relative_half_width) or est.relative_half_width <= target_relative_half_width:
+        return len(values)
+    return int(math.ceil(len(values) * (est.relative_half_width / target_relative_half_width) ** 2))
