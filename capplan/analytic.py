@@ -30,10 +30,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import brentq
 from scipy.special import gammaln, logsumexp
 
 from capplan.errors import CapplanError
+
+
+def _brentq():
+    # scipy.optimize costs ~0.3 s to import; only the quantile and GI/M/1 solvers need it.
+    from scipy.optimize import brentq
+
+    return brentq
 
 __all__ = [
     "GIM1",
@@ -248,8 +254,8 @@ def mmc_sojourn_cdf(lam: float, mu: float, c: int, t: float) -> float:
 
     With C = erlang_c and theta = c mu - lam, Wq is 0 w.p. 1 - C and Exp(theta) otherwise, so
     P(T > t) = e^{-mu t} + C mu (e^{-mu t} - e^{-theta t}) / (theta - mu) for theta != mu and
-    P(T > t) = e^{-mu t} (1 + C mu t) for theta == mu (Gross & Harris sec. 2.3.2, problem 2.x;
-    Kleinrock vol. 1 sec. 3.5).  For c = 1 this reduces to 1 - exp(-(mu - lam) t).
+    P(T > t) = e^{-mu t} (1 + C mu t) for theta == mu (Gross & Harris, M/M/c waiting-time
+    distributions, sec. 2.3).  For c = 1 this reduces to 1 - exp(-(mu - lam) t).
     """
     lam, mu, c = _mmc_check(lam, mu, c)
     t = _real("t", t)
@@ -279,7 +285,7 @@ def mmc_sojourn_quantile(lam: float, mu: float, c: int, p: float) -> float:
     else:  # pragma: no cover - survival decays exponentially, so this cannot happen
         raise CapplanError("could not bracket the sojourn quantile", field="p")
     return float(
-        brentq(
+        _brentq()(
             lambda x: _mmc_sojourn_survival(lam, mu, c, x) - target,
             0.0,
             hi,
@@ -490,16 +496,16 @@ def gim1(interarrival_lst: Callable[[float], float], lam: float, mu: float) -> G
                 "no root of sigma = A*(mu (1 - sigma)) in (0, 1): is lam = 1/E[A] and rho < 1?",
                 field="interarrival_lst",
             )
-        sigma = float(brentq(f, 0.0, b, xtol=1e-300, rtol=4.0 * _EPS, maxiter=500))
+        sigma = float(_brentq()(f, 0.0, b, xtol=1e-300, rtol=4.0 * _EPS, maxiter=500))
     wq = sigma / (mu * (1.0 - sigma))
     w = 1.0 / (mu * (1.0 - sigma))
     return GIM1(sigma=sigma, p_wait=sigma, wq=wq, w=w, rho=rho, lq=lam * wq, l=lam * w)
 
 
 def ekm1(k: int, lam: float, mu: float) -> GIM1:
-    """Exact E_k/M/1: :func:`gim1` with Erlang-k interarrivals of rate lam, A*(s) = (k lam / (k lam + s))^k.
+    """Exact E_k/M/1: :func:`gim1` with Erlang-k interarrivals of rate lam.
 
-    k = 1 is M/M/1 (sigma = rho).
+    A*(s) = (k lam / (k lam + s))^k; k = 1 is M/M/1 (sigma = rho).  Kleinrock vol. 1 sec. 6.4.
     """
     k = _integer("k", k, 1)
     lam = _positive("lam", lam)
@@ -542,7 +548,7 @@ def _station_servers(servers: Sequence[object] | None, k: int, *, allow_multi: b
         if s is None:
             out.append(_DELAY)
             continue
-        if isinstance(s, numbers.Real) and not isinstance(s, (bool, np.bool_)) and math.isinf(s) and s > 0:
+        if isinstance(s, float) and s == math.inf:
             out.append(_DELAY)
             continue
         m = _integer("servers", s, 0)
@@ -722,6 +728,16 @@ class MVAMulti:
     think_times: np.ndarray  #: Z_r (s), shape (R,)
 
 
+def _per_class(name: str, values: object, n_cls: int) -> list[object]:
+    """A flat sequence with one entry per class."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, (Sequence, np.ndarray)):
+        raise CapplanError(f"must be a sequence with one entry per class ({n_cls})", field=name)
+    out = list(values)
+    if len(out) != n_cls:
+        raise CapplanError(f"has {len(out)} entries for {n_cls} classes", field=name)
+    return out
+
+
 def mva_multiclass(
     demands: Sequence[Sequence[float]],
     think_times: Sequence[float],
@@ -749,12 +765,9 @@ def mva_multiclass(
     if not np.all(np.isfinite(d)) or np.any(d < 0):
         raise CapplanError("every demand must be finite and >= 0", field="demands")
     n_cls, k_st = d.shape
-    if isinstance(think_times, (str, bytes)) or np.ndim(think_times) != 1 or len(think_times) != n_cls:
-        raise CapplanError(f"must have one think time per class ({n_cls})", field="think_times")
-    z = np.array([_nonneg("think_times", t) for t in think_times], dtype=float)
-    if isinstance(populations, (str, bytes)) or np.ndim(populations) != 1 or len(populations) != n_cls:
-        raise CapplanError(f"must have one population per class ({n_cls})", field="populations")
-    pops = tuple(_integer("populations", p, 0) for p in populations)
+    z = np.array([_nonneg("think_times", t) for t in _per_class("think_times", think_times, n_cls)])
+    pops = tuple(_integer("populations", p, 0)
+                 for p in _per_class("populations", populations, n_cls))
     kinds = _station_servers(servers, k_st, allow_multi=False)
     queue = np.array([m != _DELAY for m in kinds])
     for r in range(n_cls):

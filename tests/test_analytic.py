@@ -374,7 +374,7 @@ def test_sojourn_quantile_zero_and_order():
 
 
 def mm1k_closed(rho: float, k: int) -> tuple[float, float]:
-    """(p_K, L) of M/M/1/K (Gross & Harris eq. 2.x), in forms safe for rho > 1 and large K."""
+    """(p_K, L) of M/M/1/K (Gross & Harris sec. 2.4), in forms safe for rho > 1 and large K."""
     if rho == 1.0:
         return 1 / (k + 1), k / 2
     if rho < 1:
@@ -574,7 +574,9 @@ def test_gim1_rejects_bad_transform():
 # ------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("d,z,n", [(0.3, 5.0, 1), (0.3, 5.0, 20), (0.05, 2.0, 3000), (2.0, 1e-3, 40)])
+@pytest.mark.parametrize(
+    "d,z,n", [(0.3, 5.0, 1), (0.3, 5.0, 20), (0.05, 2.0, 3000), (2.0, 1e-3, 40)]
+)
 def test_mva_single_queue_matches_machine_repairman(d, z, n):
     x_ref, q_ref = repairman(d, 1, z, n)
     r = mva_exact([d], z, n)
@@ -789,6 +791,9 @@ BAD_CALLS = [
     (mva_multiclass, ([[0.1, 0.2]], [1.0], [-2]), "populations"),
     (mva_multiclass, ([[0.1, 0.2]], [1.0], [2], [1, 3]), "servers"),
     (mva_multiclass, ([[0.1, float("nan")]], [1.0], [2]), "demands"),
+    (mva_multiclass, ([[0.1, 0.2]], 1.0, [2]), "think_times"),
+    (mva_multiclass, ([[0.1, 0.2]], [1.0], [[2]]), "populations"),
+    (mva_multiclass, ([[0.0, 0.0]], [0.0], [2]), "demands"),
 ]
 
 
