@@ -348,6 +348,8 @@ def template_vars(ctx: RenderContext) -> dict[str, Any]:
     }
     mongo_hosts = [f"mongodb-{i}" for i in range(ctx.mongo_members)]
     ok_per_minute = 100
+    # promtool evaluates after the rate window has filled and the longest `for:` has elapsed.
+    settle_minutes = ctx.alert_rate_window_minutes + max(ctx.alert_for_minutes, ctx.hpa_max_alert_for_minutes)
     values.update(
         app_version=ctx.app_version,
         cluster_name=ctx.cluster_name,
@@ -381,9 +383,11 @@ def template_vars(ctx: RenderContext) -> dict[str, Any]:
         # promtool unit-test plan: series that cross each tested threshold, evaluated after `for:`.
         alert_test={
             "interval_minutes": 1,
-            "minutes": ctx.alert_rate_window_minutes + max(ctx.alert_for_minutes, ctx.hpa_max_alert_for_minutes) + 10,
-            "eval_minutes": ctx.alert_rate_window_minutes + max(ctx.alert_for_minutes, ctx.hpa_max_alert_for_minutes) + 5,
+            "minutes": settle_minutes + 10,
+            "eval_minutes": settle_minutes + 5,
             "ok_per_minute": ok_per_minute,
+            "ok_status": "200",
+            "error_status": "500",
             "errors_per_minute": _alert_test_error_increment(ctx.error_rate_alert, ok_per_minute),
             "backlog": ctx.queue_backlog_alert + 1,
             "below_max": ctx.hpa_max_replicas - 1,
