@@ -178,7 +178,7 @@ def screen(net: NetworkSpec, iterations: int = 60) -> Screen:
                     lo = mid
                 else:
                     hi = mid
-                if hi - lo <= 1e-9 * hi:
+                if hi - lo <= 1e-6 * hi:
                     break
             x[k] = lo
     lam, util, response = evaluate(x)

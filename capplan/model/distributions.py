@@ -59,6 +59,31 @@ class Dist(BaseModel):
         return self.model_copy(update={"mean": self.mean * factor})
 
 
+class DistSum:
+    """The sum of independent draws, one from each part: work done back to back on one server."""
+
+    __slots__ = ("parts",)
+
+    def __init__(self, parts):
+        flat = []
+        for part in parts:
+            flat.extend(part.parts if isinstance(part, DistSum) else [part])
+        self.parts = tuple(flat)
+
+    @property
+    def mean(self) -> float:
+        return sum(p.mean for p in self.parts)
+
+    def scaled(self, factor: float) -> "DistSum":
+        return DistSum([p.scaled(factor) for p in self.parts])
+
+    def __getstate__(self):
+        return self.parts
+
+    def __setstate__(self, state):
+        self.parts = state
+
+
 def exponential(mean: float) -> Dist:
     return Dist(kind="exponential", mean=mean)
 
@@ -74,6 +99,12 @@ def batch_sampler(dist: Dist, rng, batch: int = 2048):
     than a numpy call each time, and each sampler owns its own stream so adding draws to one
     part of a model leaves every other stream unchanged (common random numbers across designs).
     """
+    if isinstance(dist, DistSum):
+        samplers = [batch_sampler(part, rng, batch) for part in dist.parts]
+        if len(samplers) == 2:
+            first, second = samplers
+            return lambda: first() + second()
+        return lambda: sum(s() for s in samplers)
     mean = float(dist.mean)
     kind = dist.kind
     cv = dist.effective_cv

@@ -15,7 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from capplan.errors import CapplanError
-from capplan.model.distributions import Dist, Seconds, deterministic
+from capplan.model.distributions import Dist, DistSum, Seconds, deterministic
 from capplan.model.workload import MiB, Share, Workload
 from capplan.sim.spec import ClassSpec, GroupSpec, LimitSpec, NetworkSpec, Op, PoolSpec, StationSpec, Step, StreamSpec
 
@@ -176,10 +176,11 @@ def build_network(tier: Tier, workload: Workload, users: int) -> NetworkSpec:
     msg_svc = tier.service_for("message")
     route += b.auth_check(msg_svc)
     route += b.bind(msg_svc)
-    route += [b.cpu(msg_svc, workload.cpu.message), b.cpu(msg_svc, workload.cpu.token_count)]
+    # One synchronous event-loop turn: request handling and token counting back to back.
+    route.append(b.cpu(msg_svc, DistSum([workload.cpu.message, workload.cpu.token_count])))
     route += b.redis_ops()
-    route += b.db(msg_svc, [(b.primary, workload.mongo.history_read),
-                            (b.primary, workload.mongo.write)])
+    # History read then the user message write, on the primary with one pooled connection.
+    route += b.db(msg_svc, [(b.primary, DistSum([workload.mongo.history_read, workload.mongo.write]))])
     route.append(Step(Op.MARK, api))  # the POST returns the stream id here
     if tier.queue is not None:
         route.append(Step(Op.ACQUIRE, b.pool("queue.workers", tier.queue.workers, kind="queue")))
@@ -331,7 +332,10 @@ class _Builder:
 
     def enter_proxy(self) -> list[Step]:
         conns = self.pool("proxy.connections", self.tier.proxy.max_connections, loss=True, kind="connections")
-        return [Step(Op.ACQUIRE, conns), Step(Op.SERVE, self.proxy, self.tier.proxy.cpu_per_request)]
+        steps = [Step(Op.ACQUIRE, conns)]
+        if self.tier.proxy.cpu_per_request.mean > 0:  # "direct" (no proxy hop) does no work here
+            steps.append(Step(Op.SERVE, self.proxy, self.tier.proxy.cpu_per_request))
+        return steps
 
     def leave_proxy(self) -> list[Step]:
         return [Step(Op.RELEASE, self._pools["proxy.connections"])]

@@ -361,7 +361,9 @@ class _Replication:
                 st.area_b[i] = 0.0
                 st.area_n[i] = 0.0
                 st.done[i] = 0
+            st.rejects = 0
         for p in self.pools:
+            p.rejects = 0
             for i in range(p.n):
                 self._touch_pool(p, i, now)
                 p.area[i] = 0.0
@@ -478,7 +480,8 @@ class _Replication:
                     at(step.sample() * st.slow, c, self._served)
                     return
                 if st.cap is not None and busy + len(q) >= st.cap:
-                    st.rejects += 1
+                    if self.recording:
+                        st.rejects += 1
                     self._reject(c, f"{st.name} full")
                     return
                 c.svc = step.sample() * st.slow
@@ -525,7 +528,8 @@ class _Replication:
                         p.waits.buffer.append(0.0)
                     continue
                 if p.loss:
-                    p.rejects += 1
+                    if self.recording:
+                        p.rejects += 1
                     self._reject(c, f"{p.name} full")
                     return
                 c.tq = now
@@ -645,6 +649,21 @@ class _Replication:
             g.streams[i] -= 1
         self.advance(c)
 
+    def _count_in_flight(self) -> int:
+        """Customers inside the system at the end, counted where they are (not by subtraction):
+        in service, delay or stream (a pending event carrying the customer, other than the start of
+        a user's next request) or waiting in a station or pool queue."""
+        count = 0
+        begin = self._begin
+        for _, _, _, ev in self.env._queue:
+            if isinstance(getattr(ev, "_value", None), _Cust) and ev.callbacks and ev.callbacks[0] != begin:
+                count += 1
+        for st in self.stations:
+            count += sum(len(q) for q in st.queue)
+        for p in self.pools:
+            count += sum(len(q) for q in p.queue)
+        return count
+
     # -- results ---------------------------------------------------------------------------------
     def _collect(self, duration: float) -> ReplicationResult:
         now = self.env._now
@@ -678,7 +697,7 @@ class _Replication:
             mem_limit[g.name] = g.mem_limit
         for h in self.metrics:
             h.flush()
-        in_flight = self.run_entered - self.run_completed - self.run_rejected
+        in_flight = self._count_in_flight()
         return ReplicationResult(
             measured_time=span,
             metrics={name: h for name, h in zip(self.net.metrics, self.metrics)},

@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats as _scipy_stats
+from scipy.special import stdtrit
 
 LOWEST = 1e-7          # seconds; smaller positive values share the first bin
 GROWTH = 1.005         # bin width ratio
@@ -135,5 +135,5 @@ def estimate(values: list[float] | np.ndarray, confidence: float = 0.95) -> Esti
     if data.size == 1:
         return Estimate(mean, float("-inf"), float("inf"), 1)
     sem = float(data.std(ddof=1)) / math.sqrt(data.size)
-    t = float(_scipy_stats.t.ppf(0.5 + confidence / 2.0, data.size - 1))
+    t = float(stdtrit(data.size - 1, 0.5 + confidence / 2.0))
     return Estimate(mean, mean - t * sem, mean + t * sem, int(data.size))

@@ -1,0 +1,104 @@
+"""capplan simulate / tiers end to end through the installed console script."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+QUICK = ["--duration", "60s", "--warmup", "20s", "--replications", "2"]
+
+
+def capplan(*args, check=False):
+    proc = subprocess.run([sys.executable, "-m", "capplan.cli", *args], capture_output=True, text=True, timeout=300)
+    if check:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def test_version():
+    proc = capplan("--version", check=True)
+    assert proc.stdout.startswith("capplan ")
+
+
+def test_tiers_lists_every_architecture_with_claimed_range():
+    out = capplan("tiers", check=True).stdout
+    for name, claimed in [("current", "50-100"), ("tier1", "500-1,000"), ("tier2", "1,000-5,000"),
+                          ("tier3", "5,000+"), ("microservices", "10,000+")]:
+        assert name in out and claimed in out
+
+
+def test_json_shape_and_byte_identical_for_same_seed():
+    args = ["simulate", "--users", "800", "--tier", "current", "--tier", "tier1", "--seed", "7", "--json", *QUICK]
+    first = capplan(*args, check=True).stdout
+    second = capplan(*args, "--workers", "1", check=True).stdout  # serial and parallel agree too
+    assert first == second
+    doc = json.loads(first)
+    assert doc["users"] == 800 and doc["seed"] == 7
+    assert [t["tier"] for t in doc["tiers"]] == ["current", "tier1"]
+    for t in doc["tiers"]:
+        for key in ("api_latency_s", "ttft_s"):
+            assert set(("p50", "p95", "p99")) <= set(t[key])
+            assert 0 < t[key]["p50"] <= t[key]["p95"] <= t[key]["p99"]
+        assert t["utilization"] and all(0 <= v for v in t["utilization"].values())
+        assert t["bottleneck"] in t["utilization"] or t["bottleneck"].startswith("rate limit")
+        assert isinstance(t["saturated"], bool)
+    other = capplan("simulate", "--users", "800", "--tier", "current", "--tier", "tier1", "--seed", "8", "--json",
+                    *QUICK, check=True).stdout
+    assert other != first
+
+
+def test_table_output_names_every_tier():
+    out = capplan("simulate", "--users", "300", "--tier", "tier2", "--tier", "microservices", *QUICK, check=True).stdout
+    assert "tier2" in out and "saturated" in out and "API latency p95" in out
+
+
+def test_textbook_scenario_runs_from_cli(tmp_path):
+    from capplan.data import data_dir
+
+    path = data_dir("scenarios") / "textbook" / "mm1.yaml"
+    doc = json.loads(capplan("simulate", "--scenario", str(path), "--duration", "2000", "--replications", "2",
+                             "--json", check=True).stdout)
+    assert doc["scenario"] == "mm1" and doc["stations"]["server"]["utilization"] > 0.5
+
+
+BAD_YAML = "kind: network\nname: x\nstations: [{name: s}\n"
+MISSING_STATION = """kind: network
+name: x
+stations: [{name: s}]
+classes:
+  - name: c
+    interarrival: {kind: exponential, mean: 1}
+    route: [{station: nowhere, service: {kind: exponential, mean: 0.5}}]
+"""
+NEGATIVE_CV = MISSING_STATION.replace("nowhere", "s").replace("{kind: exponential, mean: 0.5}",
+                                                               "{kind: gamma, mean: 0.5, cv: -1}")
+UNKNOWN_FIELD = MISSING_STATION.replace("nowhere", "s").replace("name: x", "name: x\nbogus: 1")
+
+
+@pytest.mark.parametrize("args,files,needle", [
+    (["simulate", "--users", "0"], {}, "--users"),
+    (["simulate", "--users", "-5"], {}, "--users"),
+    (["simulate", "--tier", "tier9"], {}, "tier"),
+    (["simulate", "--scenario", "{bad}"], {"bad": BAD_YAML}, "malformed YAML"),
+    (["simulate", "--scenario", "{bad}"], {"bad": MISSING_STATION}, "nowhere"),
+    (["simulate", "--scenario", "{bad}"], {"bad": NEGATIVE_CV}, "cv"),
+    (["simulate", "--scenario", "{bad}"], {"bad": UNKNOWN_FIELD}, "bogus"),
+    (["simulate", "--workload", "{bad}"], {"bad": "peak_active_share: 2\n"}, "peak_active_share"),
+    (["simulate", "--scenario", "{bad}"], {}, "not found"),
+    (["simulate", "--replications", "1"], {}, "replications"),
+    (["simulate", "--duration", "soon"], {}, "--duration"),
+])
+def test_bad_input_is_one_line_exit_2(tmp_path, args, files, needle):
+    paths = {}
+    for key, text in files.items():
+        p = tmp_path / f"{key}.yaml"
+        p.write_text(text)
+        paths[key] = str(p)
+    paths.setdefault("bad", str(tmp_path / "missing.yaml"))
+    proc = capplan(*[a.format(**paths) for a in args])
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert needle in lines[0]
