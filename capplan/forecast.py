@@ -18,6 +18,7 @@ from capplan.sim.stats import Estimate, estimate
 
 SATURATION = 0.95          # a resource this busy (time-average) has no headroom left
 REJECT_SATURATION = 0.01   # more than 1% of requests refused is a saturated system
+EVENT_BUDGET = 400_000     # per replication: caps the run length when traffic is heavy (100k users)
 TARGET_MESSAGES = 1500     # per replication: sets the default run length from the message rate
 MIN_MEASURE_S = 60.0
 MAX_MEASURE_S = 300.0
@@ -79,10 +80,13 @@ class TierForecast:
 
 
 def default_duration(net: NetworkSpec, scr: Screen) -> float:
+    """Long enough for ~TARGET_MESSAGES messages per replication, within [MIN, MAX] seconds, and no
+    longer than EVENT_BUDGET engine events: the cost of a run stops growing with users."""
     rate = scr.throughput.get("message", 0.0)
-    if rate <= 0:
-        return MAX_MEASURE_S
-    return float(min(MAX_MEASURE_S, max(MIN_MEASURE_S, TARGET_MESSAGES / rate)))
+    wanted = TARGET_MESSAGES / rate if rate > 0 else MAX_MEASURE_S
+    if scr.events_per_s > 0:
+        wanted = min(wanted, EVENT_BUDGET / scr.events_per_s)
+    return float(min(MAX_MEASURE_S, max(MIN_MEASURE_S, wanted)))
 
 
 def forecast_tiers(tiers: list[Tier], workload: Workload, users: int, settings: RunSettings = RunSettings(),

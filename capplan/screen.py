@@ -25,6 +25,7 @@ class ClassLoad:
     hold: dict[int, float] = field(default_factory=dict)       # pool -> expected holding seconds
     acquires: dict[int, float] = field(default_factory=dict)   # pool -> expected acquisitions
     delay: float = 0.0                                          # expected pure delay seconds
+    events: float = 1.0                                         # expected engine events per request
 
 
 @dataclass
@@ -33,6 +34,7 @@ class Screen:
     response: dict[str, float]              # class -> mean response seconds
     utilization: dict[str, float]           # resource -> offered utilization (per instance, even spread)
     saturated: bool
+    events_per_s: float = 0.0               # expected engine events per simulated second (sizes runs)
 
     @property
     def bottleneck(self) -> tuple[str, float]:
@@ -81,6 +83,8 @@ def class_load(net: NetworkSpec, route, name: str) -> ClassLoad:
         t = _step_time(net, step)
         for pool in open_pools:
             load.hold[pool] = load.hold.get(pool, 0.0) + p * t
+        if step.op in (Op.SERVE, Op.DELAY, Op.STREAM):
+            load.events += p
         if step.op == Op.SERVE:
             load.visits[step.target] = load.visits.get(step.target, 0.0) + p
             load.demand[step.target] = load.demand.get(step.target, 0.0) + p * t
@@ -90,6 +94,7 @@ def class_load(net: NetworkSpec, route, name: str) -> ClassLoad:
                 s = step.stream
                 chunks = (s.tokens.mean / s.token_rate.mean) / s.chunk_interval_s + 1.0
                 sub = class_load(net, s.chunk_route, "chunk")
+                load.events += p * chunks * sub.events
                 for k, d in sub.demand.items():
                     load.demand[k] = load.demand.get(k, 0.0) + p * chunks * d
                     load.visits[k] = load.visits.get(k, 0.0) + p * chunks * sub.visits[k]
@@ -184,4 +189,6 @@ def screen(net: NetworkSpec, iterations: int = 60) -> Screen:
     lam, util, response = evaluate(x)
     throughput = {cls.name: lam[k] for k, cls in enumerate(net.classes)}
     saturated = any(u >= 0.95 for u in util.values()) or any(not math.isfinite(r) for r in response.values())
-    return Screen(throughput=throughput, response=response, utilization=util, saturated=saturated)
+    events = sum(lam[k] * loads[k].events for k in lam)
+    return Screen(throughput=throughput, response=response, utilization=util, saturated=saturated,
+                  events_per_s=events)
