@@ -24,6 +24,7 @@ class ClassLoad:
     demand: dict[int, float] = field(default_factory=dict)     # station -> expected service seconds
     hold: dict[int, float] = field(default_factory=dict)       # pool -> expected holding seconds
     acquires: dict[int, float] = field(default_factory=dict)   # pool -> expected acquisitions
+    background: dict[int, float] = field(default_factory=dict)  # station -> server-seconds of stream load
     delay: float = 0.0                                          # expected pure delay seconds
     events: float = 1.0                                         # expected engine events per request
 
@@ -90,14 +91,11 @@ def class_load(net: NetworkSpec, route, name: str) -> ClassLoad:
             load.demand[step.target] = load.demand.get(step.target, 0.0) + p * t
         elif step.op in (Op.DELAY, Op.STREAM):
             load.delay += p * t
-            if step.op == Op.STREAM and step.stream.chunk_route:
+            if step.op == Op.STREAM:
                 s = step.stream
-                chunks = (s.tokens.mean / s.token_rate.mean) / s.chunk_interval_s + 1.0
-                sub = class_load(net, s.chunk_route, "chunk")
-                load.events += p * chunks * sub.events
-                for k, d in sub.demand.items():
-                    load.demand[k] = load.demand.get(k, 0.0) + p * chunks * d
-                    load.visits[k] = load.visits.get(k, 0.0) + p * chunks * sub.visits[k]
+                generating = s.tokens.mean / s.token_rate.mean   # first token to last
+                for st_index, per_stream, _bound in s.background:
+                    load.background[st_index] = load.background.get(st_index, 0.0) + p * generating * per_stream
         elif step.op == Op.ACQUIRE:
             open_pools[step.target] = p
             load.acquires[step.target] = load.acquires.get(step.target, 0.0) + p
@@ -127,15 +125,28 @@ def screen(net: NetworkSpec, iterations: int = 60) -> Screen:
         lam = {k: x_closed.get(k, rates[cls.name]) for k, cls in enumerate(net.classes)}
         util: dict[str, float] = {}
         wait_station: dict[int, float] = {}
+        stretch: dict[int, float] = {}
         for s_idx, st in enumerate(net.stations):
             total_visits = sum(lam[k] * loads[k].visits.get(s_idx, 0.0) for k in lam)
             total_demand = sum(lam[k] * loads[k].demand.get(s_idx, 0.0) for k in lam)
             if total_visits <= 0:
-                util[st.name] = 0.0
+                background = sum(lam[k] * loads[k].background.get(s_idx, 0.0) for k in lam) / (st.instances * st.servers)
+                util[st.name] = background
                 wait_station[s_idx] = 0.0
                 continue
             mean_service = total_demand / total_visits
             per_instance = total_visits / st.instances
+            background = sum(lam[k] * loads[k].background.get(s_idx, 0.0) for k in lam) / (st.instances * st.servers)
+            if background > 0:
+                # foreground jobs interleave with stream work: service stretched by 1/(1-u_bg)
+                if background >= 1.0:
+                    util[st.name], wait_station[s_idx], stretch[s_idx] = background, math.inf, math.inf
+                    continue
+                stretch[s_idx] = 1.0 / (1.0 - background)
+                rho, w = _mmc_wait(st.servers, per_instance, mean_service * stretch[s_idx])
+                util[st.name] = per_instance * mean_service / st.servers + background
+                wait_station[s_idx] = w if util[st.name] < 1.0 else math.inf
+                continue
             rho, w = _mmc_wait(st.servers, per_instance, mean_service)
             util[st.name] = rho
             wait_station[s_idx] = w
@@ -160,7 +171,7 @@ def screen(net: NetworkSpec, iterations: int = 60) -> Screen:
         response = {}
         for k, cls in enumerate(net.classes):
             load = loads[k]
-            r = load.delay + sum(load.demand.values())
+            r = load.delay + sum(d * stretch.get(s, 1.0) for s, d in load.demand.items())
             r += sum(load.visits[s] * wait_station[s] for s in load.visits)
             r += sum(load.acquires[p] * wait_pool[p] for p in load.acquires)
             response[cls.name] = r

@@ -112,7 +112,6 @@ class Tier(_Strict):
     redis: Redis = Redis(enabled=False)
     regions: Regions = Regions()
     kubernetes: bool = False
-    stream_chunk_interval: Seconds = Field(default=2.0, gt=0)
 
     @model_validator(mode="after")
     def _kinds_served(self) -> "Tier":
@@ -384,15 +383,17 @@ class _Builder:
 
     def stream_spec(self, svc: Service, ttft_metric: int) -> StreamSpec:
         w = self.workload
-        chunk = self.tier.stream_chunk_interval
-        deltas = w.cpu.deltas_per_second * chunk
-        chunk_route = [self.cpu(svc, deterministic(w.cpu.stream_delta * deltas))]
+        cpu_step = self.cpu(svc, w.cpu.message)  # creates (or finds) the service's CPU station
+        slowdown = self.net.stations[cpu_step.target].slowdown
+        # Per open stream: deltas/s x CPU per delta of the stream's Node process ...
+        background = [(cpu_step.target, w.cpu.deltas_per_second * w.cpu.stream_delta * svc.cpu_factor * slowdown, True)]
         if self.tier.redis.enabled and self.tier.redis.streams and w.caches.redis_commands_per_delta > 0:
+            # ... and Redis Streams fan-out: deltas/s x commands per delta x time per command.
             st = self.station("redis", 1, instances=self.tier.redis.nodes, kind="cache")
-            chunk_route.append(Step(Op.SERVE, st, deterministic(w.caches.redis_op.mean * w.caches.redis_commands_per_delta * deltas)))
+            background.append((st, w.cpu.deltas_per_second * w.caches.redis_commands_per_delta * w.caches.redis_op.mean,
+                               False))
         return StreamSpec(ttft=w.llm.time_to_first_token, tokens=w.llm.output_tokens, token_rate=w.llm.token_rate,
-                          ttft_metric=ttft_metric, idle_timeout_s=self.tier.idle_timeout_s,
-                          chunk_interval_s=chunk, chunk_route=chunk_route)
+                          ttft_metric=ttft_metric, idle_timeout_s=self.tier.idle_timeout_s, background=background)
 
 
 class _RelativeBranch:

@@ -40,9 +40,9 @@ def simulate_table(forecasts: list[TierForecast]) -> Table:
     row("  p95 95% CI", [f"{seconds(f.api_latency.p95.low)}-{seconds(f.api_latency.p95.high)}" for f in forecasts])
     row("time to first token p95", [seconds(f.ttft.p95.mean) for f in forecasts])
     row("busiest resource", [f.bottleneck if f.bottleneck in f.utilization else "-" for f in forecasts])
-    row("  utilization sim", [_pct(f.utilization[f.bottleneck].mean) if f.bottleneck in f.utilization else "-"
+    row("  utilization sim (busiest instance)", [_pct(f.utilization[f.bottleneck].mean) if f.bottleneck in f.utilization else "-"
                               for f in forecasts])
-    row("  utilization analytic", [_pct(f.analytic.utilization.get(f.bottleneck, float("nan"))) for f in forecasts])
+    row("  utilization analytic (even spread)", [_pct(f.analytic.utilization.get(f.bottleneck, float("nan"))) for f in forecasts])
     row("API read mean sim / analytic", [f"{seconds(f.api_read_response.mean.mean)} / "
                                          f"{seconds(f.analytic.response.get('api_read', float('nan')))}" for f in forecasts])
     row("messages/s sim / analytic", [f"{f.messages_per_second.mean:.2f} / {f.analytic.throughput.get('message', 0):.2f}"

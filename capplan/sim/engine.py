@@ -61,7 +61,7 @@ class _Cust:
 
 class _Station:
     __slots__ = ("name", "kind", "servers", "cap", "n", "group", "slow", "busy", "queue", "last",
-                 "area_b", "area_n", "done", "waits", "rejects", "pick")
+                 "area_b", "area_n", "done", "waits", "rejects", "pick", "has_bg", "bg", "area_bg", "stretch")
 
     def __init__(self, spec, pick):
         n = spec.instances
@@ -81,6 +81,11 @@ class _Station:
         self.rejects = 0
         self.waits = Histogram()
         self.pick = pick
+        # background load (share of the server taken by open streams) and the service stretch it causes
+        self.has_bg = False
+        self.bg = [0.0] * n
+        self.area_bg = [0.0] * n
+        self.stretch = [1.0] * n
 
 
 class _Pool:
@@ -130,7 +135,7 @@ class _RStep:
 
 
 class _RStream:
-    __slots__ = ("ttft", "tokens", "rate", "metric", "idle", "chunk", "chunk_route")
+    __slots__ = ("ttft", "tokens", "rate", "metric", "idle", "background")
 
 
 @dataclass
@@ -287,8 +292,13 @@ class _Replication:
                 rs.rate = batch_sampler(s.token_rate, self._rng())
                 rs.metric = s.ttft_metric
                 rs.idle = s.idle_timeout_s
-                rs.chunk = s.chunk_interval_s
-                rs.chunk_route = self._compile_route(s.chunk_route)
+                rs.background = []
+                for st_index, per_stream, bound in s.background:
+                    station = self.stations[st_index]
+                    if station.servers != 1:
+                        raise ValueError(f"background load needs a single-server station, not {station.name}")
+                    station.has_bg = True
+                    rs.background.append((station, per_stream, bound))
                 r.stream = rs
             out.append(r)
         return out
@@ -360,6 +370,7 @@ class _Replication:
                 self._touch_station(st, i, now)
                 st.area_b[i] = 0.0
                 st.area_n[i] = 0.0
+                st.area_bg[i] = 0.0
                 st.done[i] = 0
             st.rejects = 0
         for p in self.pools:
@@ -383,6 +394,8 @@ class _Replication:
             b = st.busy[i]
             st.area_b[i] += b * dt
             st.area_n[i] += (b + len(st.queue[i])) * dt
+            if b == 0 and st.has_bg:
+                st.area_bg[i] += min(st.bg[i], 1.0) * dt
             st.last[i] = now
 
     @staticmethod
@@ -470,6 +483,8 @@ class _Replication:
                 if dt:
                     st.area_b[i] += busy * dt
                     st.area_n[i] += (busy + len(q)) * dt
+                    if busy == 0 and st.has_bg:
+                        st.area_bg[i] += min(st.bg[i], 1.0) * dt
                     st.last[i] = now
                 c.st = st
                 c.si = i
@@ -477,7 +492,7 @@ class _Replication:
                     st.busy[i] = busy + 1
                     if self.recording:
                         st.waits.buffer.append(0.0)
-                    at(step.sample() * st.slow, c, self._served)
+                    at(step.sample() * st.slow * st.stretch[i], c, self._served)
                     return
                 if st.cap is not None and busy + len(q) >= st.cap:
                     if self.recording:
@@ -579,7 +594,7 @@ class _Replication:
             nxt = q.popleft()
             if self.recording:
                 st.waits.buffer.append(now - nxt.tq)
-            self.at(nxt.svc, nxt, self._served)
+            self.at(nxt.svc * st.stretch[i], nxt, self._served)
         else:
             st.busy[i] = busy - 1
         self.advance(c)
@@ -625,20 +640,27 @@ class _Replication:
             mem = g.mem_base + g.streams[i] * g.mem_per_stream
             if mem > self.peak_memory[gi][i]:
                 self.peak_memory[gi][i] = mem
-        if s.chunk_route and s.chunk > 0:
-            chunks = int((duration - ttft) / s.chunk) + 1
-            self.at(ttft, (c, s, chunks, g, c.inst), self._chunk)
+        if s.background:
+            self.at(ttft, (c.inst, s.background, 1.0), self._background)
+            self.at(duration, (c.inst, s.background, -1.0), self._background)
         self.at(duration, c, self._stream_end)
 
-    def _chunk(self, event):
-        c, s, remaining, g, inst = event._value
-        job = _Cust(None, s.chunk_route, c.user)
-        job.t0 = self.env._now
-        job.inst = inst
-        self.run_entered += 1
-        self.advance(job)
-        if remaining > 1:
-            self.at(s.chunk, (c, s, remaining - 1, g, inst), self._chunk)
+    def _background(self, event):
+        """A stream starts (sign +1, at its first token) or stops (-1) loading its stations."""
+        inst, background, sign = event._value
+        now = self.env._now
+        for st, per_stream, bound in background:
+            targets = (inst % st.n,) if bound else range(st.n)
+            share = per_stream if bound else per_stream / st.n
+            for i in targets:
+                self._touch_station(st, i, now)
+                load = st.bg[i] + sign * share
+                if load < 1e-12:
+                    load = 0.0
+                st.bg[i] = load
+                # work interleaved with the stream deltas takes 1/(1-u) as long (capped when the
+                # streams alone would overload the server: utilization then reads >= 1)
+                st.stretch[i] = 1.0 / (1.0 - min(load, 0.99))
 
     def _stream_end(self, event):
         c = event._value
@@ -673,7 +695,7 @@ class _Replication:
         for st in self.stations:
             for i in range(st.n):
                 self._touch_station(st, i, now)
-            station_util[st.name] = [a / (span * st.servers) for a in st.area_b]
+            station_util[st.name] = [(a + bg) / (span * st.servers) for a, bg in zip(st.area_b, st.area_bg)]
             station_in_system[st.name] = sum(st.area_n) / span
             station_throughput[st.name] = sum(st.done) / span
             st.waits.flush()

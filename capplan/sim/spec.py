@@ -86,8 +86,11 @@ class StreamSpec:
     token_rate: Dist                 # tokens per second (mean and cv)
     ttft_metric: int                 # metric index for time to first token (from request start)
     idle_timeout_s: float | None     # proxy idle/read timeout the stream is compared with
-    chunk_interval_s: float = 1.0    # stream CPU is charged as one job per chunk interval
-    chunk_route: list[Step] = field(default_factory=list)  # work each chunk does (CPU, Redis)
+    # Fine-grained work an open stream does from first token to end (a delta every ~25 ms, each
+    # well under a millisecond) is background load on single-server stations, not separate jobs:
+    # (station index, share of one server per open stream, bound to the stream's replica?).
+    # Unbound load is spread evenly over the station's instances.
+    background: list[tuple[int, float, bool]] = field(default_factory=list)
 
 
 @dataclass
