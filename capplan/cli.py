@@ -184,6 +184,197 @@ def _simulate_network(model, settings, json_out: bool):
     out.print(st)
 
 
+def _today(value: Optional[str]):
+    import datetime as dt
+
+    if value is None:
+        return dt.date.today()  # the clock is read here, at the edge; --today pins it for byte-identical output
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise CapplanError(f"not a date (YYYY-MM-DD): {value!r}", field="--today") from None
+
+
+def _providers(value: str) -> list[str]:
+    from capplan.cost.prices import known_providers
+
+    names = [p.strip().lower() for p in value.split(",") if p.strip()]
+    known = known_providers()
+    for name in names:
+        if name not in known:
+            raise CapplanError(f"unknown provider {name!r} (known: {', '.join(known)})", field="--provider")
+    if not names:
+        raise CapplanError("name at least one provider", field="--provider")
+    return list(dict.fromkeys(names))
+
+
+def _slo(p95: str, ttft: Optional[str], error_rate: float):
+    from capplan.planner import SLO
+
+    return SLO(p95_s=_seconds(p95, "--slo-p95"), ttft_p95_s=_seconds(ttft, "--slo-ttft-p95"),
+               max_error_rate=error_rate)
+
+
+@app.command()
+def cost(
+    tier: Annotated[str, typer.Option(help="Tier to price (see `capplan tiers`).")],
+    provider: Annotated[str, typer.Option(help="aws, gcp or azure.")],
+    users: Annotated[int, typer.Option(help="Registered users.")],
+    region: Annotated[Optional[str], typer.Option(help="Region; must be the price book's (e.g. us-east-1).")] = None,
+    instance: Annotated[Optional[str], typer.Option(help="Force the app node type (a price row id).")] = None,
+    as_defined: Annotated[bool, typer.Option("--as-defined", help="Price the tier's own counts instead of the planner's sizing.")] = False,
+    slo_p95: Annotated[str, typer.Option("--slo-p95", help="p95 API latency SLO used to size the tier.")] = "2s",
+    require_ha: Annotated[bool, typer.Option("--require-ha", help="At least 2 replicas and zones.")] = False,
+    workload: Annotated[Optional[Path], typer.Option(help="Workload YAML.")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 1,
+    replications: Annotated[int, typer.Option(help="Replications per simulation.")] = 4,
+    today: Annotated[Optional[str], typer.Option(help="Date for price-age warnings (YYYY-MM-DD; default: today).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+):
+    """The monthly bill of one tier on one provider at USERS users, line by line."""
+    from capplan.cost.bill import build_bill, compare_purchase_options, unit_costs
+    from capplan.cost.footprint import build_footprint, demand
+    from capplan.cost.prices import load_llm_prices, load_price_book
+    from capplan.forecast import RunSettings, forecast_tiers
+    from capplan.model.loader import load_tier, load_workload
+    from capplan.planner import size_tiers
+    from capplan.report import json as jsonr
+    from capplan.report.table import bill_table, purchase_table
+
+    if users <= 0:
+        raise CapplanError(f"must be a positive number of registered users, got {users}", field="--users")
+    (name,) = _providers(provider)
+    book = load_price_book(name)
+    if region is not None and region != book.region:
+        raise CapplanError(f"no {name} prices for region {region!r}: pricing/{name}.yaml covers {book.region}",
+                           field="--region")
+    if instance is not None:
+        book.get(instance)
+    date = _today(today)
+    llm = load_llm_prices()
+    t = load_tier(tier)
+    wl = load_workload(workload)
+    llm.get(wl.traffic.llm_model)
+    settings = RunSettings(replications=replications, seed=seed)
+    notes = []
+    progress = _LazyProgress(settings.replications * 4, "simulating", enabled=True)
+    try:
+        if as_defined:
+            sized, forecast = t, forecast_tiers([t], wl, users, settings, on_done=progress.advance)[0]
+        else:
+            plan = size_tiers([t], wl, users, _slo(slo_p95, None, 0.01), require_ha, settings,
+                              on_progress=progress.advance)[0]
+            if plan.feasible:
+                sized, forecast = plan.sized, plan.forecast
+                notes.append(f"sized by the planner: {plan.reason}")
+            else:
+                sized, forecast = t, forecast_tiers([t], wl, users, settings, on_done=progress.advance)[0]
+                notes.append(f"cannot meet the SLO ({plan.reason}); priced as defined in scenarios/{t.name}.yaml")
+    finally:
+        progress.close()
+    footprint, choices = build_footprint(sized, forecast, wl, book, require_ha, app_instance=instance)
+    bill = build_bill(footprint, book, llm, today=date)
+    options = compare_purchase_options(footprint, book, llm, today=date)
+    d = choices["demand"]
+    units = unit_costs(bill, d.active_users, max(d.messages_per_month, 1))
+    if json_out:
+        doc = {"capplan_version": __version__, "tier": t.name, "provider": name, "region": book.region,
+               "users": users, "seed": seed, "today": date.isoformat(), "active_users": d.active_users,
+               "messages_per_month": d.messages_per_month, "priced_as": "defined" if as_defined else "sized",
+               "app_nodes": {"instance": footprint.app_instance, "count": footprint.app_nodes},
+               "bill": jsonr.bill_dict(bill, units), "purchase_options": jsonr.purchase_dict(options),
+               "slo_figures": jsonr.slo_figures(forecast), "notes": notes}
+        sys.stdout.write(jsonr.dumps(doc))
+        return
+    out.print(bill_table(bill, f"capplan cost: {t.name} on {name} ({book.region}), {users:,} users, "
+                               f"{d.messages_per_month:,} messages/month"))
+    out.print(f"per active user / month: ${units.per_active_user_usd:.2f}   per 1,000 messages: "
+              f"${units.per_1000_messages_usd:.2f} (infrastructure ${units.infrastructure_per_1000_messages_usd:.2f})")
+    out.print(purchase_table(options))
+    for note in notes:
+        out.print(f"[dim]{note}[/dim]")
+    for warning in bill.warnings:
+        out.print(f"[yellow]warning[/yellow] {warning}", highlight=False)
+
+
+@app.command()
+def recommend(
+    users: Annotated[int, typer.Option(help="Registered users.")],
+    provider: Annotated[str, typer.Option(help="Comma-separated providers.")] = "aws,gcp,azure",
+    slo_p95: Annotated[str, typer.Option("--slo-p95", help="p95 API latency SLO.")] = "2s",
+    slo_ttft_p95: Annotated[Optional[str], typer.Option("--slo-ttft-p95", help="p95 time-to-first-token SLO.")] = None,
+    max_error_rate: Annotated[float, typer.Option(help="Largest acceptable share of rejected requests.")] = 0.01,
+    require_ha: Annotated[bool, typer.Option("--require-ha", help="Only highly available sizings (>= 2 replicas).")] = False,
+    tier: Annotated[Optional[list[str]], typer.Option("--tier", help="Restrict to these tiers (repeatable).")] = None,
+    workload: Annotated[Optional[Path], typer.Option(help="Workload YAML.")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 1,
+    replications: Annotated[int, typer.Option(help="Replications per simulation.")] = 4,
+    today: Annotated[Optional[str], typer.Option(help="Date for price-age warnings (YYYY-MM-DD).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+):
+    """The cheapest tier x provider sizing whose simulated p95 meets the SLO, with the why."""
+    from capplan.forecast import RunSettings
+    from capplan.model.loader import bundled_tier_names, load_tier, load_workload
+    from capplan.planner import recommend as run_recommend
+    from capplan.planner import seed_band
+    from capplan.report import json as jsonr
+    from capplan.report.table import _usd, recommend_table
+
+    if users <= 0:
+        raise CapplanError(f"must be a positive number of registered users, got {users}", field="--users")
+    providers = _providers(provider)
+    slo = _slo(slo_p95, slo_ttft_p95, max_error_rate)
+    date = _today(today)
+    tiers = [load_tier(n) for n in (tier or bundled_tier_names())]
+    wl = load_workload(workload)
+    settings = RunSettings(replications=replications, seed=seed)
+    progress = _LazyProgress(len(tiers) * replications, "sizing and simulating", enabled=True)
+    try:
+        rec = run_recommend(tiers, wl, users, providers, slo, require_ha, settings, today=date,
+                            on_progress=progress.advance)
+    finally:
+        progress.close()
+    if json_out:
+        sys.stdout.write(jsonr.dumps(jsonr.recommend_document(rec, seed)))
+        return
+    if not rec.options:
+        out.print("[red]no tier meets the SLO at this scale[/red]")
+    else:
+        out.print(recommend_table(rec))
+        win = rec.winner
+        f = win.plan.forecast
+        util = f.utilization.get(f.bottleneck)
+        out.print(f"[bold]recommended:[/bold] {win.plan.tier.name} on {win.provider}, "
+                  f"{_usd(win.bill.infrastructure_usd)}/month infrastructure ({_usd(win.bill.total_usd)} with LLM tokens)")
+        headroom = f"; bottleneck {f.bottleneck} at {util.mean:.0%} ({1 - util.mean:.0%} headroom)" if util else ""
+        out.print(f"  why: cheapest of {len(rec.options)} priced options that meet the SLO (rule: smallest sizing "
+                  f"under 70% CPU / 80% memory whose simulated p95 upper bound is within the SLO, then lowest "
+                  f"monthly infrastructure cost); {win.plan.reason}{headroom}")
+        for p in providers:
+            best, second = rec.best_on(p), rec.runner_up(p)
+            band = seed_band(users, p)
+            if best is None:
+                continue
+            line = f"  {p}: best {best.plan.tier.name} {_usd(best.bill.infrastructure_usd)}"
+            if second:
+                line += f"; runner-up {second.plan.tier.name} {_usd(second.bill.infrastructure_usd)}"
+            if band:
+                scale, lo, hi = band
+                ours = float(best.bill.infrastructure_usd)
+                inside = ours >= lo and (hi is None or ours <= hi)
+                diff = "inside" if inside else f"{ours - (lo if ours < lo else hi):+,.0f} vs the band"
+                line += f"; seed's {scale} band ${lo:,}-{'' if hi is None else f'${hi:,}'} ({diff})"
+            out.print(line)
+    for p in rec.plans:
+        if not p.feasible:
+            out.print(f"[dim]  {p.tier.name}: not feasible: {p.reason}[/dim]")
+    out.print(f"[dim]{rec.simulations} simulations run; the analytic screen turned down {rec.screen_rejections} "
+              "candidate sizings that would otherwise each have needed one[/dim]")
+    if rec.winner:
+        for warning in rec.winner.bill.warnings:
+            out.print(f"[yellow]warning[/yellow] {warning}", highlight=False)
+
+
 def main() -> None:
     try:
         app()

@@ -112,6 +112,9 @@ class Tier(_Strict):
     redis: Redis = Redis(enabled=False)
     regions: Regions = Regions()
     kubernetes: bool = False
+    # The architecture itself has one app process and one database: the planner may not add
+    # replicas or shards (that would be another tier), only resize what is there.
+    single_instance: bool = False
 
     @model_validator(mode="after")
     def _kinds_served(self) -> "Tier":

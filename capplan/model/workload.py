@@ -71,6 +71,18 @@ class RateLimits(_Strict):
     users_per_ip: int = Field(default=1, ge=1)  # > 1 when TRUST_PROXY is wrong or users share a NAT
 
 
+class Traffic(_Strict):
+    """What the peak-hour forecast means for a month of bytes, tokens and storage (cost inputs)."""
+
+    peak_hours_per_month: float = Field(default=60.0, gt=0)   # month volume = peak-hour volume x this
+    bytes_per_delta: float = Field(default=150.0, ge=0)       # one SSE event: JSON envelope + text
+    api_read_bytes: float = Field(default=8000.0, ge=0)       # a typical API response
+    page_loads_per_message: float = Field(default=0.05, ge=0) # a full page load every 20 messages
+    page_load_bytes: float = Field(default=2.5e6, ge=0)       # the web app's static bundle
+    stored_bytes_per_message: float = Field(default=6000.0, ge=0)  # messages + conversation + indexes
+    llm_model: str = "illustrative"                           # row id in pricing/llm.yaml
+
+
 class Workload(_Strict):
     name: str = "librechat"
     description: str = ""
@@ -85,6 +97,7 @@ class Workload(_Strict):
     mongo: MongoWork
     caches: Caches
     rate_limits: RateLimits = RateLimits()
+    traffic: Traffic = Traffic()
 
     @model_validator(mode="after")
     def _caches_consistent(self) -> "Workload":

@@ -92,3 +92,85 @@ def network_document(name: str, seed: int, result: SimResult, stations: list[str
 
 def dumps(doc: Any) -> str:
     return json.dumps(doc, indent=2, sort_keys=False, ensure_ascii=False) + "\n"
+
+
+def money(value) -> str:
+    """Decimal money as a string with cents (exact sums stay in the library; this is display)."""
+    from capplan.cost.bill import cents
+
+    return str(cents(value))
+
+
+def bill_dict(bill, units=None) -> dict[str, Any]:
+    out = {
+        "total_usd": money(bill.total_usd), "infrastructure_usd": money(bill.infrastructure_usd),
+        "llm_usd": money(bill.llm_usd), "fixed_usd": money(bill.fixed_usd), "variable_usd": money(bill.variable_usd),
+        "lines": [{"component": l.component, "price_row": l.price_row_id, "description": l.description,
+                   "quantity": str(l.quantity.normalize()) if l.quantity == l.quantity.to_integral() else
+                   f"{l.quantity:.6g}", "unit": l.unit, "unit_price_usd": str(l.unit_price_usd),
+                   "monthly_usd": money(l.monthly_usd), "confidence": l.confidence, "observed": l.observed,
+                   "variable": l.variable} for l in bill.lines],
+        "warnings": list(bill.warnings),
+    }
+    if units is not None:
+        out["per_active_user_usd"] = money(units.per_active_user_usd)
+        out["per_1000_messages_usd"] = money(units.per_1000_messages_usd)
+        out["infrastructure_per_active_user_usd"] = money(units.infrastructure_per_active_user_usd)
+    return out
+
+
+def purchase_dict(options) -> list[dict[str, Any]]:
+    return [{"purchase": o.purchase, "term_months": o.term_months, "monthly_usd": money(o.monthly_usd),
+             "savings_per_month_usd": money(o.savings_per_month_usd),
+             "break_even_months": None if o.break_even_months is None else float(f"{o.break_even_months:.3g}")}
+            for o in options]
+
+
+def slo_figures(f) -> dict[str, Any]:
+    return {"api_latency_p95_s": num(f.api_latency.p95.mean), "api_latency_p95_ci95": interval(f.api_latency.p95),
+            "ttft_p95_s": num(f.ttft.p95.mean), "ttft_p95_ci95": interval(f.ttft.p95),
+            "reject_share": num(f.reject_share.mean), "bottleneck": f.bottleneck,
+            "bottleneck_utilization": num(f.utilization[f.bottleneck].mean) if f.bottleneck in f.utilization else None,
+            "saturated": f.saturated}
+
+
+def option_dict(o) -> dict[str, Any]:
+    return {"tier": o.plan.tier.name, "provider": o.provider, "monthly_usd": money(o.bill.infrastructure_usd),
+            "monthly_with_llm_usd": money(o.bill.total_usd), "sizing": o.plan.sizing.as_dict(),
+            "app_nodes": {"instance": o.footprint.app_instance, "count": o.footprint.app_nodes},
+            "slo_figures": slo_figures(o.plan.forecast), "why": o.plan.reason,
+            "screen_rejections": o.plan.screen_rejections, "simulations": o.plan.simulations}
+
+
+def recommend_document(rec, seed: int) -> dict[str, Any]:
+    from capplan.planner import seed_band
+
+    win = rec.winner
+    doc: dict[str, Any] = {
+        "capplan_version": __version__, "users": rec.users, "seed": seed,
+        "slo": {"p95_s": rec.slo.p95_s, "ttft_p95_s": rec.slo.ttft_p95_s, "max_error_rate": rec.slo.max_error_rate},
+        "require_ha": rec.require_ha, "providers": rec.providers,
+        "chosen": option_dict(win) if win else None,
+        "tier": win.plan.tier.name if win else None, "provider": win.provider if win else None,
+        "sizing": win.plan.sizing.as_dict() if win else None,
+        "monthly_usd": money(win.bill.infrastructure_usd) if win else None,
+        "slo_figures": slo_figures(win.plan.forecast) if win else None,
+        "runner_up": {p: (option_dict(rec.runner_up(p)) if rec.runner_up(p) else None) for p in rec.providers},
+        "best_per_provider": {p: (option_dict(rec.best_on(p)) if rec.best_on(p) else None) for p in rec.providers},
+        "options": [{"tier": o.plan.tier.name, "provider": o.provider, "monthly_usd": money(o.bill.infrastructure_usd)}
+                    for o in rec.options],
+        "infeasible": {p.tier.name: p.reason for p in rec.plans if not p.feasible},
+        "seed_claims": {},
+        "screen_rejections": rec.screen_rejections, "simulations": rec.simulations,
+    }
+    for p in rec.providers:
+        band = seed_band(rec.users, p)
+        best = rec.best_on(p)
+        if band and best:
+            scale, lo, hi = band
+            ours = float(best.bill.infrastructure_usd)
+            doc["seed_claims"][p] = {"scale": scale, "low_usd": lo, "high_usd": hi, "ours_usd": money(best.bill.infrastructure_usd),
+                                     "inside": ours >= lo and (hi is None or ours <= hi),
+                                     "difference_vs_band_usd": None if (ours >= lo and (hi is None or ours <= hi))
+                                     else round(ours - (lo if ours < lo else hi), 2)}
+    return doc

@@ -60,3 +60,55 @@ def _pct(value: float) -> str:
 
 def _max(values: dict[str, float], fmt: str) -> str:
     return fmt.format(max(values.values())) if values else "-"
+
+
+def _usd(value) -> str:
+    from capplan.cost.bill import cents
+
+    return f"${cents(value):,}"
+
+
+def bill_table(bill, title: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    for col, justify in (("component", "left"), ("price row", "left"), ("quantity", "right"), ("unit", "left"),
+                         ("unit price", "right"), ("monthly", "right"), ("confidence", "left")):
+        table.add_column(col, justify=justify)
+    for line in bill.lines:
+        q = line.quantity
+        qty = f"{q:,.0f}" if q == q.to_integral() else f"{q:,.3f}"
+        conf = line.confidence if line.confidence != "estimate" else "[yellow]estimate[/yellow]"
+        table.add_row(line.component, line.price_row_id, qty, line.unit, f"${line.unit_price_usd}",
+                      _usd(line.monthly_usd), conf)
+    table.add_section()
+    table.add_row("infrastructure", "", "", "", "", _usd(bill.infrastructure_usd), "")
+    table.add_row("LLM tokens", "", "", "", "", _usd(bill.llm_usd), "")
+    table.add_row("[bold]total[/bold]", "", "", "", "", f"[bold]{_usd(bill.total_usd)}[/bold]", "")
+    table.add_row("  fixed / variable", "", "", "", "", f"{_usd(bill.fixed_usd)} / {_usd(bill.variable_usd)}", "")
+    return table
+
+
+def purchase_table(options) -> Table:
+    table = Table(title="purchase options (same footprint)", title_justify="left")
+    for col in ("option", "monthly", "saves / month", "break-even"):
+        table.add_column(col, justify="right" if col != "option" else "left")
+    for o in options:
+        be = "-" if o.break_even_months is None else f"{o.break_even_months:.1f} of {o.term_months} months"
+        table.add_row(o.purchase, _usd(o.monthly_usd), _usd(o.savings_per_month_usd), be)
+    return table
+
+
+def recommend_table(rec) -> Table:
+    table = Table(title=f"capplan recommend: {rec.users:,} users, SLO p95 <= {rec.slo.p95_s:g} s"
+                  + (f", TTFT p95 <= {rec.slo.ttft_p95_s:g} s" if rec.slo.ttft_p95_s else ""), title_justify="left")
+    for col in ("rank", "tier", "provider", "infra / month", "with LLM", "replicas", "app nodes", "p95 API (CI high)",
+                "bottleneck (util)"):
+        table.add_column(col, justify="right" if col in ("rank", "infra / month", "with LLM") else "left")
+    for i, o in enumerate(rec.options, 1):
+        f = o.plan.forecast
+        reps = ", ".join(f"{n} {r}" for n, r in o.plan.sizing.replicas)
+        util = f.utilization.get(f.bottleneck)
+        table.add_row(str(i), o.plan.tier.name, o.provider, _usd(o.bill.infrastructure_usd), _usd(o.bill.total_usd),
+                      reps, f"{o.footprint.app_nodes} x {o.footprint.app_instance}",
+                      f"{seconds(f.api_latency.p95.mean)} ({seconds(f.api_latency.p95.high)})",
+                      f"{f.bottleneck} ({_pct(util.mean) if util else '-'})")
+    return table

@@ -1,0 +1,338 @@
+"""Size every tier to the smallest that meets the SLO under the utilization ceiling, then price and rank.
+
+1. Start each tier at its smallest sizing (one replica per service, or two with --require-ha).
+2. Screen analytically (capplan.screen): while any resource's offered utilization is above its
+   ceiling, grow the knob behind it (replicas, queue workers, database cores or shards, Redis
+   nodes, pool size). Each rejected candidate is a simulation saved.
+3. Confirm by simulation: the upper end of the simulated p95 API latency's 95% interval must be
+   within the SLO (and p95 time to first token when asked), the system not saturated and the
+   rejection share within the SLO's error budget. Otherwise grow the simulated bottleneck and try
+   again (a few rounds, all tiers in one parallel batch per round).
+4. Price each confirmed sizing on each provider (capplan.cost) and rank by monthly cost.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+from capplan.errors import CapplanError
+from capplan.forecast import RunSettings, TierForecast, forecast_tiers
+from capplan.model.tier import Tier, build_network
+from capplan.model.workload import Workload
+from capplan.screen import screen
+
+CPU_CEILING = 0.70       # [seed] HPA averageUtilization 70 (CPU)
+MEMORY_CEILING = 0.80    # [seed] HPA averageUtilization 80 (memory)
+OTHER_CEILING = 0.70     # [assumption] same headroom for databases, Redis, pools and queue workers
+MAX_SCREEN_STEPS = 200
+MAX_SIM_ROUNDS = 5
+MEMORY_STEP_MIB = 512
+MIN_MEMORY_MIB = 1024    # [librechat] maintainers: 1 GB minimum per instance
+
+
+@dataclass(frozen=True)
+class SLO:
+    p95_s: float = 2.0                   # [seed] alert "p95(response_time) > 2s"
+    ttft_p95_s: float | None = None
+    max_error_rate: float = 0.01         # [seed] alert "error_rate > 1%"
+
+    def __post_init__(self):
+        if not self.p95_s > 0:
+            raise CapplanError("must be positive", field="slo-p95")
+        if self.ttft_p95_s is not None and not self.ttft_p95_s > 0:
+            raise CapplanError("must be positive", field="slo-ttft-p95")
+        if not 0 <= self.max_error_rate < 1:
+            raise CapplanError("must be in [0, 1)", field="max-error-rate")
+
+
+@dataclass(frozen=True)
+class Sizing:
+    replicas: tuple[tuple[str, int], ...]
+    memory_mib: tuple[tuple[str, float], ...]
+    queue_workers: int | None
+    mongo_cores: int
+    mongo_shards: int
+    pool_per_process: int
+    redis_nodes: int
+    proxy_connections: int
+
+    def replicas_of(self, service: str) -> int:
+        return dict(self.replicas)[service]
+
+    def memory_of(self, service: str) -> float:
+        return dict(self.memory_mib)[service]
+
+    def as_dict(self) -> dict:
+        return {"replicas": dict(self.replicas), "memory_limit_mib": dict(self.memory_mib),
+                "queue_workers": self.queue_workers, "mongo_cores_per_node": self.mongo_cores,
+                "mongo_shards": self.mongo_shards, "mongo_pool_per_process": self.pool_per_process,
+                "redis_nodes": self.redis_nodes, "proxy_max_connections": self.proxy_connections}
+
+
+def initial_sizing(tier: Tier, require_ha: bool) -> Sizing:
+    floor = 2 if require_ha else 1
+    replicas = tuple((s.name, s.replicas if tier.single_instance else floor) for s in tier.services)
+    return Sizing(
+        replicas=replicas,
+        memory_mib=tuple((s.name, max(float(MIN_MEMORY_MIB), 0.0) if not tier.single_instance else s.memory)
+                         for s in tier.services),
+        queue_workers=10 if tier.queue is not None else None,
+        mongo_cores=2,
+        mongo_shards=1 if not tier.single_instance else tier.mongo.shards,
+        pool_per_process=10,
+        redis_nodes=1,
+        proxy_connections=tier.proxy.max_connections,
+    )
+
+
+def apply_sizing(tier: Tier, sizing: Sizing) -> Tier:
+    data = tier.model_dump()
+    for svc in data["services"]:
+        svc["replicas"] = sizing.replicas_of(svc["name"])
+        svc["memory"] = sizing.memory_of(svc["name"])
+    if data["queue"] is not None:
+        data["queue"]["workers"] = sizing.queue_workers
+    data["mongo"]["cores"] = sizing.mongo_cores
+    data["mongo"]["shards"] = sizing.mongo_shards
+    data["mongo"]["pool_per_process"] = sizing.pool_per_process
+    if data["redis"]["enabled"]:
+        data["redis"]["nodes"] = sizing.redis_nodes
+    data["proxy"]["max_connections"] = sizing.proxy_connections
+    return Tier.model_validate(data)
+
+
+def ceiling(resource: str) -> float:
+    if resource.endswith(".cpu"):
+        return CPU_CEILING
+    if resource.startswith("memory:"):
+        return MEMORY_CEILING
+    return OTHER_CEILING
+
+
+class _CannotGrow(Exception):
+    pass
+
+
+def grow(tier: Tier, sizing: Sizing, resource: str, utilization: float) -> Sizing:
+    """The next larger sizing for the knob behind ``resource``; _CannotGrow when there is none."""
+    factor = max(utilization / ceiling(resource), 1.0)
+    if resource.endswith(".cpu") and resource[:-4] in dict(sizing.replicas):
+        svc = resource[:-4]
+        if tier.single_instance:
+            raise _CannotGrow(f"{resource}: one Node process is the whole architecture")
+        current = sizing.replicas_of(svc)
+        new = max(current + 1, math.ceil(current * factor))
+        return replace(sizing, replicas=tuple((n, new if n == svc else r) for n, r in sizing.replicas))
+    if resource.startswith("memory:"):
+        svc = resource.split(":", 1)[1]
+        new = sizing.memory_of(svc) + MEMORY_STEP_MIB
+        if new > 16384:
+            raise _CannotGrow(f"{resource}: more than 16 GiB per process")
+        return replace(sizing, memory_mib=tuple((n, new if n == svc else m) for n, m in sizing.memory_mib))
+    if resource == "queue.workers" and sizing.queue_workers is not None:
+        return replace(sizing, queue_workers=max(sizing.queue_workers + 1, math.ceil(sizing.queue_workers * factor)))
+    if resource in ("mongo.primary", "mongo.secondary"):
+        if sizing.mongo_cores < 16:
+            return replace(sizing, mongo_cores=sizing.mongo_cores * 2)
+        if tier.single_instance or tier.mongo.shards == 1:
+            raise _CannotGrow(f"{resource}: 16 cores per node and the tier is not sharded")
+        return replace(sizing, mongo_shards=sizing.mongo_shards + 1)
+    if resource == "redis":
+        if sizing.redis_nodes >= 16:
+            raise _CannotGrow("redis: 16 primaries")
+        return replace(sizing, redis_nodes=max(sizing.redis_nodes + 1, math.ceil(sizing.redis_nodes * factor)))
+    if resource.endswith(".db_pool"):
+        return replace(sizing, pool_per_process=max(sizing.pool_per_process + 5, math.ceil(sizing.pool_per_process * factor)))
+    if resource == "proxy.connections":
+        return replace(sizing, proxy_connections=math.ceil(sizing.proxy_connections * max(factor, 2.0)))
+    raise _CannotGrow(f"{resource}: not a knob capplan sizes (e.g. the LLM provider's rate limit)")
+
+
+@dataclass
+class PlannedTier:
+    tier: Tier                       # the bundled architecture
+    sized: Tier                      # the same architecture with the chosen counts
+    sizing: Sizing
+    forecast: TierForecast | None
+    feasible: bool
+    reason: str                      # why it meets the SLO, or why it cannot
+    screen_rejections: int = 0       # candidate sizings the analytic screen turned down (sims saved)
+    simulations: int = 0
+    history: list[str] = field(default_factory=list)
+
+
+def _screen_size(tier: Tier, workload: Workload, users: int, sizing: Sizing) -> tuple[Sizing, int, str | None]:
+    rejected = 0
+    for _ in range(MAX_SCREEN_STEPS):
+        scr = screen(build_network(apply_sizing(tier, sizing), workload, users))
+        over = sorted(((u / ceiling(r), r, u) for r, u in scr.utilization.items() if u > ceiling(r)), reverse=True)
+        if not over:
+            return sizing, rejected, None
+        rejected += 1
+        _, resource, util = over[0]
+        try:
+            sizing = grow(tier, sizing, resource, util)
+        except _CannotGrow as exc:
+            return sizing, rejected, f"analytic screen: {exc} ({util:.0%} offered)"
+    return sizing, rejected, "analytic screen: no sizing found within the step limit"
+
+
+def meets_slo(f: TierForecast, slo: SLO) -> tuple[bool, str]:
+    """The SLO check on a simulated forecast (upper ends of 95% intervals)."""
+    if f.api_latency.p95.high > slo.p95_s:
+        return False, f"p95 API latency up to {f.api_latency.p95.high:.3g} s > SLO {slo.p95_s:g} s"
+    if slo.ttft_p95_s is not None and f.ttft.p95.high > slo.ttft_p95_s:
+        return False, f"p95 time to first token up to {f.ttft.p95.high:.3g} s > SLO {slo.ttft_p95_s:g} s"
+    if f.reject_share.mean > slo.max_error_rate:
+        return False, f"{f.reject_share.mean:.1%} of requests rejected > {slo.max_error_rate:.1%}"
+    if f.saturated:
+        return False, f"saturated at {f.bottleneck}"
+    return True, (f"p95 API latency {f.api_latency.p95.mean:.3g} s (95% CI up to {f.api_latency.p95.high:.3g} s) "
+                  f"within {slo.p95_s:g} s")
+
+
+def size_tiers(tiers: list[Tier], workload: Workload, users: int, slo: SLO, require_ha: bool = False,
+               settings: RunSettings = RunSettings(replications=4), on_progress=None) -> list[PlannedTier]:
+    """Smallest SLO-meeting sizing per tier: analytic screen first, then confirmation by simulation."""
+    if users <= 0:
+        raise CapplanError("must be a positive number of registered users", field="users")
+    plans: list[PlannedTier] = []
+    for tier in tiers:
+        if require_ha and tier.single_instance:
+            plans.append(PlannedTier(tier, tier, initial_sizing(tier, False), None, False,
+                                     "not highly available: one process and one database by design"))
+            continue
+        sizing, rejected, problem = _screen_size(tier, workload, users, initial_sizing(tier, require_ha))
+        plan = PlannedTier(tier, apply_sizing(tier, sizing), sizing, None, problem is None, problem or "",
+                           screen_rejections=rejected)
+        plans.append(plan)
+    pending = [p for p in plans if p.feasible]
+    for _ in range(MAX_SIM_ROUNDS):
+        if not pending:
+            break
+        forecasts = forecast_tiers([p.sized for p in pending], workload, users, settings, on_done=on_progress)
+        still = []
+        for plan, f in zip(pending, forecasts):
+            plan.simulations += 1
+            plan.forecast = f
+            ok, why = meets_slo(f, slo)
+            plan.history.append(why)
+            if ok:
+                plan.sizing = _memory_from_peak(plan.sizing, f)
+                plan.sized = apply_sizing(plan.tier, plan.sizing)
+                plan.reason = why
+                continue
+            resource = f.bottleneck
+            util = f.utilization[resource].mean if resource in f.utilization else 1.0
+            # Grow at least 25%, more the further the p95 is from the SLO (queueing delay falls
+            # roughly with the square of the added headroom near saturation).
+            miss = max(1.25, (f.api_latency.p95.high / slo.p95_s) ** 2)
+            try:
+                plan.sizing = grow(plan.tier, plan.sizing, resource, max(util, ceiling(resource) * miss))
+            except _CannotGrow as exc:
+                plan.feasible, plan.reason = False, f"simulation: {why}; {exc}"
+                continue
+            plan.sized = apply_sizing(plan.tier, plan.sizing)
+            still.append(plan)
+        pending = still
+    for plan in pending:
+        plan.feasible = False
+        plan.reason = f"simulation: SLO still missed after {MAX_SIM_ROUNDS} rounds ({plan.history[-1]})"
+    return plans
+
+
+def _memory_from_peak(sizing: Sizing, f: TierForecast) -> Sizing:
+    """Memory limit per replica: simulated peak per process / 80%, in 512 MiB steps, at least 1 GiB."""
+    memory = []
+    for name, current in sizing.memory_mib:
+        peak = f.peak_memory_mib_per_replica.get(name)
+        if peak is None:
+            memory.append((name, current))
+            continue
+        need = math.ceil(peak / MEMORY_CEILING / MEMORY_STEP_MIB) * MEMORY_STEP_MIB
+        memory.append((name, float(max(MIN_MEMORY_MIB, need))))
+    return replace(sizing, memory_mib=tuple(memory))
+
+
+# -- pricing and ranking ---------------------------------------------------------------------------
+
+# [seed] "Cost Analysis" table: (scale, users low, users high, {provider: (low, high or None)})
+SEED_COST_BANDS = (
+    ("Small", 100, 500, {"aws": (200, 400), "gcp": (180, 350), "azure": (220, 420)}),
+    ("Medium", 500, 2000, {"aws": (800, 1500), "gcp": (750, 1400), "azure": (850, 1600)}),
+    ("Large", 2000, 5000, {"aws": (2500, 4000), "gcp": (2300, 3800), "azure": (2700, 4200)}),
+    ("Enterprise", 5000, None, {"aws": (5000, None), "gcp": (4500, None), "azure": (5500, None)}),
+)
+
+
+def seed_band(users: int, provider: str) -> tuple[str, int, int | None] | None:
+    """The seed's claimed monthly range for ``users`` on ``provider`` (None below 100 users)."""
+    for scale, lo, hi, prices in SEED_COST_BANDS:
+        if users >= lo and (hi is None or users <= hi):
+            low, high = prices[provider]
+            return scale, low, high
+    return None
+
+
+@dataclass
+class Option:
+    plan: PlannedTier
+    provider: str
+    footprint: object
+    bill: object
+    choices: dict
+
+    @property
+    def monthly_usd(self):
+        return self.bill.infrastructure_usd
+
+
+@dataclass
+class Recommendation:
+    users: int
+    slo: SLO
+    require_ha: bool
+    providers: list[str]
+    plans: list[PlannedTier]
+    options: list[Option]               # every priced (tier, provider), cheapest first
+    screen_rejections: int
+    simulations: int
+
+    @property
+    def winner(self) -> Option | None:
+        return self.options[0] if self.options else None
+
+    def runner_up(self, provider: str) -> Option | None:
+        """The second-cheapest option on ``provider`` (the best one that is not the provider's first)."""
+        mine = [o for o in self.options if o.provider == provider]
+        return mine[1] if len(mine) > 1 else None
+
+    def best_on(self, provider: str) -> Option | None:
+        return next((o for o in self.options if o.provider == provider), None)
+
+
+def recommend(tiers: list[Tier], workload: Workload, users: int, providers: list[str], slo: SLO,
+              require_ha: bool = False, settings: RunSettings = RunSettings(replications=4),
+              today=None, on_progress=None) -> Recommendation:
+    from capplan.cost.bill import build_bill
+    from capplan.cost.footprint import build_footprint
+    from capplan.cost.prices import load_llm_prices, load_price_book
+
+    books = {p: load_price_book(p) for p in providers}   # unknown provider fails before any simulation
+    llm = load_llm_prices()
+    llm.get(workload.traffic.llm_model)
+    plans = size_tiers(tiers, workload, users, slo, require_ha, settings, on_progress)
+    options = []
+    for plan in plans:
+        if not plan.feasible:
+            continue
+        for provider, book in books.items():
+            footprint, choices = build_footprint(plan.sized, plan.forecast, workload, book, require_ha)
+            bill = build_bill(footprint, book, llm, today=today)
+            options.append(Option(plan, provider, footprint, bill, choices))
+    order = {t.name: i for i, t in enumerate(tiers)}
+    options.sort(key=lambda o: (o.bill.infrastructure_usd, order[o.plan.tier.name], o.provider))
+    return Recommendation(users=users, slo=slo, require_ha=require_ha, providers=providers, plans=plans,
+                          options=options, screen_rejections=sum(p.screen_rejections for p in plans),
+                          simulations=sum(p.simulations for p in plans))

@@ -1,0 +1,129 @@
+"""Planner and footprint: SLO-meeting sizings, monotone costs, traceable totals."""
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from capplan.cost.bill import build_bill
+from capplan.cost.footprint import app_requests, build_footprint, demand
+from capplan.cost.prices import load_llm_prices, load_price_book
+from capplan.forecast import RunSettings, forecast_tiers
+from capplan.model.loader import bundled_tier_names, load_tier, load_workload
+from capplan.model.tier import Tier
+from capplan.planner import SLO, apply_sizing, initial_sizing, recommend, seed_band, size_tiers
+
+WORKLOAD = load_workload()
+QUICK = RunSettings(duration=150.0, warmup=40.0, replications=3, seed=9, workers=2)
+TODAY = dt.date(2026, 11, 27)
+LLM = load_llm_prices()
+
+
+def with_replicas(tier: Tier, replicas: int) -> Tier:
+    data = tier.model_dump()
+    data["services"][0]["replicas"] = replicas
+    return Tier.model_validate(data)
+
+
+@pytest.fixture(scope="module")
+def tier2_forecast():
+    return forecast_tiers([load_tier("tier2")], WORKLOAD, 2000, QUICK)[0]
+
+
+@pytest.mark.parametrize("slo_p95", [0.15, 0.4, 2.0])
+def test_recommend_never_returns_a_sizing_that_breaks_the_slo(slo_p95):
+    rec = recommend([load_tier(n) for n in ("tier1", "tier2")], WORKLOAD, 1500, ["aws", "gcp"], SLO(p95_s=slo_p95),
+                    settings=QUICK, today=TODAY)
+    for option in rec.options:
+        f = option.plan.forecast
+        assert f.api_latency.p95.high <= slo_p95
+        assert not f.saturated
+    costs = [o.bill.infrastructure_usd for o in rec.options]
+    assert costs == sorted(costs)
+
+
+def test_tight_slo_costs_at_least_as_much_as_a_loose_one():
+    tiers = [load_tier("tier2")]
+    loose = recommend(tiers, WORKLOAD, 3000, ["aws"], SLO(p95_s=2.0), settings=QUICK, today=TODAY)
+    tight = recommend(tiers, WORKLOAD, 3000, ["aws"], SLO(p95_s=0.15), settings=QUICK, today=TODAY)
+    assert loose.winner and tight.winner
+    assert tight.winner.bill.infrastructure_usd >= loose.winner.bill.infrastructure_usd
+    assert tight.winner.plan.sizing.replicas_of("api") >= loose.winner.plan.sizing.replicas_of("api")
+
+
+def test_screen_saves_simulations_and_require_ha_excludes_single_process():
+    plans = size_tiers([load_tier(n) for n in bundled_tier_names()], WORKLOAD, 3000, SLO(), require_ha=True,
+                       settings=QUICK)
+    by = {p.tier.name: p for p in plans}
+    assert not by["current"].feasible and "not highly available" in by["current"].reason
+    assert sum(p.screen_rejections for p in plans) > sum(p.simulations for p in plans)
+    for p in plans:
+        if p.feasible:
+            assert all(r >= 2 for _, r in p.sizing.replicas)
+
+
+def test_current_tier_cannot_scale_out():
+    plan = size_tiers([load_tier("current")], WORKLOAD, 5000, SLO(), settings=QUICK)[0]
+    assert not plan.feasible and "one Node process" in plan.reason
+    assert initial_sizing(load_tier("current"), False).replicas_of("api") == 1
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(r1=st.integers(1, 12), extra=st.integers(1, 12), provider=st.sampled_from(["aws", "gcp", "azure"]))
+def test_cost_is_monotone_in_replicas(tier2_forecast, r1, extra, provider):
+    book = load_price_book(provider)
+    base = load_tier("tier2")
+    few, _ = build_footprint(with_replicas(base, r1), tier2_forecast, WORKLOAD, book)
+    many, _ = build_footprint(with_replicas(base, r1 + extra), tier2_forecast, WORKLOAD, book)
+    assert build_bill(many, book, LLM).total_usd >= build_bill(few, book, LLM).total_usd
+
+
+def test_cost_grows_with_users():
+    tier = load_tier("tier2")
+    small, large = forecast_tiers([tier], WORKLOAD, 500, QUICK)[0], forecast_tiers([tier], WORKLOAD, 4000, QUICK)[0]
+    for provider in ("aws", "gcp", "azure"):
+        book = load_price_book(provider)
+        a = build_bill(build_footprint(tier, small, WORKLOAD, book)[0], book, LLM)
+        b = build_bill(build_footprint(tier, large, WORKLOAD, book)[0], book, LLM)
+        assert b.total_usd > a.total_usd and b.variable_usd > a.variable_usd
+
+
+def test_bill_total_is_the_sum_of_its_lines(tier2_forecast):
+    for provider in ("aws", "gcp", "azure"):
+        book = load_price_book(provider)
+        bill = build_bill(build_footprint(load_tier("tier2"), tier2_forecast, WORKLOAD, book)[0], book, LLM, today=TODAY)
+        assert bill.total_usd == sum((line.monthly_usd for line in bill.lines), Decimal(0))
+        assert bill.total_usd == bill.fixed_usd + bill.variable_usd == bill.infrastructure_usd + bill.llm_usd
+        assert all(isinstance(line.monthly_usd, Decimal) for line in bill.lines)
+        assert bill.llm_usd > 0 and any(line.component == "llm" for line in bill.lines)
+
+
+def test_demand_is_derived_from_simulated_traffic(tier2_forecast):
+    d = demand(load_tier("tier2"), tier2_forecast, WORKLOAD)
+    expected = tier2_forecast.messages_per_second.mean * 3600 * WORKLOAD.traffic.peak_hours_per_month
+    assert d.messages_per_month == pytest.approx(expected, rel=1e-6)
+    assert d.llm_output_tokens == pytest.approx(d.messages_per_month * (500 + 0.3 * 20), rel=1e-6)
+    assert d.egress_gb > 0 and d.stored_gb_per_month > 0
+
+
+def test_cpu_request_follows_simulated_usage(tier2_forecast):
+    (req,) = app_requests(load_tier("tier2"), tier2_forecast)
+    usage = tier2_forecast.utilization["api.cpu"].mean
+    assert req.cpu_request_m >= usage / 0.7 * 1000 - 1e-9
+    assert req.cpu_request_m < usage / 0.7 * 1000 + 100
+
+
+def test_seed_bands():
+    assert seed_band(3000, "aws") == ("Large", 2500, 4000)
+    assert seed_band(800, "gcp") == ("Medium", 750, 1400)
+    assert seed_band(20000, "azure") == ("Enterprise", 5500, None)
+    assert seed_band(50, "aws") is None
+
+
+def test_apply_sizing_round_trips():
+    tier = load_tier("microservices")
+    sizing = initial_sizing(tier, require_ha=True)
+    sized = apply_sizing(tier, sizing)
+    assert [s.replicas for s in sized.services] == [2] * len(tier.services)
