@@ -23,6 +23,13 @@ out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True)
 
 
+def _warn(text: str, prefix: str = "") -> None:
+    """A warning line; its text is printed literally (price ids like [global] are not markup)."""
+    from rich.text import Text
+
+    out.print(Text.assemble(("warning", "yellow"), " ", prefix, text))
+
+
 def _version(value: bool):
     if value:
         print(f"capplan {__version__}")
@@ -142,7 +149,7 @@ def simulate(
     out.print(simulate_table(forecasts))
     for f in forecasts:
         for w in f.warnings:
-            out.print(f"[yellow]warning[/yellow] {f.tier}: {w}")
+            _warn(w, prefix=f"{f.tier}: ")
     out.print(f"[dim]{forecasts[0].replications} replications per tier, seed {seed}; percentiles are means over "
               "replications (95% intervals in --json); 'analytic' is the M/M/c + fixed-point screen.[/dim]")
 
@@ -294,7 +301,7 @@ def cost(
     for note in notes:
         out.print(f"[dim]{note}[/dim]")
     for warning in bill.warnings:
-        out.print(f"[yellow]warning[/yellow] {warning}", highlight=False)
+        _warn(warning)
 
 
 @app.command()
@@ -372,7 +379,134 @@ def recommend(
               "candidate sizings that would otherwise each have needed one[/dim]")
     if rec.winner:
         for warning in rec.winner.bill.warnings:
-            out.print(f"[yellow]warning[/yellow] {warning}", highlight=False)
+            _warn(warning)
+
+
+@app.command()
+def render(
+    tier: Annotated[Optional[str], typer.Option(help="Tier to size and render.")] = None,
+    provider: Annotated[Optional[str], typer.Option(help="aws, gcp or azure.")] = None,
+    users: Annotated[Optional[int], typer.Option(help="Registered users.")] = None,
+    from_file: Annotated[Optional[Path], typer.Option("--from", help="A saved `recommend --json` or `check --format json`.")] = None,
+    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Directory to write into.")] = None,
+    target: Annotated[Optional[str], typer.Option(help="Comma-separated: compose,k8s,istio,cluster,prometheus (default: all).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the files instead of writing them.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite files capplan did not write.")] = False,
+    slo_p95: Annotated[str, typer.Option("--slo-p95", help="p95 API latency SLO used to size the tier.")] = "2s",
+    require_ha: Annotated[bool, typer.Option("--require-ha")] = False,
+    workload: Annotated[Optional[Path], typer.Option(help="Workload YAML.")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 1,
+    replications: Annotated[int, typer.Option(help="Replications per simulation.")] = 4,
+    today: Annotated[Optional[str], typer.Option(help="Date for price-age warnings (YYYY-MM-DD).")] = None,
+):
+    """Deployable, validated manifests carrying the planner's sizing."""
+    from capplan.render.engine import TARGETS
+    from capplan.render.plan import load_deploy, render_plan
+    from capplan.render.writer import write_files
+
+    targets = [t.strip() for t in target.split(",") if t.strip()] if target else list(TARGETS)
+    for t in targets:
+        if t not in TARGETS:
+            raise CapplanError(f"unknown target {t!r} (known: {', '.join(TARGETS)})", field="--target")
+    if not dry_run and out_dir is None:
+        raise CapplanError("say where to write (--out DIR) or use --dry-run", field="--out")
+    if from_file is not None:
+        deploy = load_deploy(from_file)
+    else:
+        from capplan.forecast import RunSettings
+        from capplan.model.loader import load_tier, load_workload
+        from capplan.planner import recommend as run_recommend
+
+        missing = [n for n, v in (("--tier", tier), ("--provider", provider), ("--users", users)) if v is None]
+        if missing:
+            raise CapplanError(f"needed unless --from is given: {', '.join(missing)}", field=missing[0])
+        if users <= 0:
+            raise CapplanError(f"must be a positive number of registered users, got {users}", field="--users")
+        providers = _providers(provider)
+        t = load_tier(tier)
+        progress = _LazyProgress(replications * 3, "sizing", enabled=True)
+        try:
+            rec = run_recommend([t], load_workload(workload), users, providers, _slo(slo_p95, None, 0.01), require_ha,
+                                RunSettings(replications=replications, seed=seed), today=_today(today),
+                                on_progress=progress.advance)
+        finally:
+            progress.close()
+        if rec.winner is None:
+            raise CapplanError(f"{t.name} cannot meet the SLO at {users:,} users: {rec.plans[0].reason}", field="--tier")
+        deploy = rec.winner.deploy
+    files = render_plan(deploy, targets)
+    if dry_run:
+        for path, text in files.items():
+            sys.stdout.write(f"# --- {path} ---\n{text}")
+        return
+    written = write_files(files, out_dir, force=force)
+    for path in written:
+        out.print(str(path), highlight=False)
+
+
+@app.command()
+def init(
+    path: Annotated[Path, typer.Argument(help="Where to write the example plan.")] = Path("capplan.yaml"),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+):
+    """Write a commented example plan file for `capplan check`."""
+    from capplan.model.plan import EXAMPLE
+
+    if path.exists() and not force:
+        raise CapplanError("exists; use --force to overwrite", field=str(path))
+    path.write_text(EXAMPLE, encoding="utf-8")
+    out.print(f"wrote {path}", highlight=False)
+
+
+@app.command()
+def check(
+    plan: Annotated[Path, typer.Argument(help="Plan file.")] = Path("capplan.yaml"),
+    format: Annotated[str, typer.Option("--format", help="table, markdown or json.")] = "table",
+    baseline: Annotated[Optional[Path], typer.Option(help="An earlier `capplan check --format json` output.")] = None,
+    max_increase: Annotated[Optional[str], typer.Option("--max-increase", help="Fail past this cost increase vs the baseline, e.g. 10%.")] = None,
+    cache_dir: Annotated[Path, typer.Option("--cache-dir", envvar="CAPPLAN_CACHE_DIR", help="Result cache.")] = Path(".capplan-cache"),
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Always recompute.")] = False,
+    today: Annotated[Optional[str], typer.Option(help="Date for price-age warnings (default: the plan's, else today).")] = None,
+):
+    """CI gate: exit 0 within budget and SLO, 1 if either is broken (reasons listed), 2 on bad input."""
+    from capplan.check import cached_compute, load_baseline, load_plan, verdict
+    from capplan.model.plan import _percent
+    from capplan.report import json as jsonr
+    from capplan.report.markdown import check_markdown
+    from capplan.report.table import check_table
+
+    if format not in ("table", "markdown", "json"):
+        raise CapplanError(f"must be table, markdown or json, got {format!r}", field="--format")
+    p = load_plan(plan)
+    limit = None
+    if max_increase is not None:
+        try:
+            limit = _percent(max_increase)
+        except ValueError as exc:
+            raise CapplanError(str(exc), field="--max-increase") from None
+    base = load_baseline(baseline) if baseline is not None else None
+    date = _today(today) if today is not None else (p.today or _today(None))
+    progress = _LazyProgress(p.replications * 5, "checking", enabled=format != "json")
+    try:
+        rec, cache = cached_compute(p, plan, date, None if no_cache else cache_dir, on_progress=progress.advance)
+    finally:
+        progress.close()
+    doc = verdict(p, rec, base, limit)
+    if format == "json":
+        sys.stdout.write(jsonr.dumps(doc))
+    elif format == "markdown":
+        sys.stdout.write(check_markdown(doc))
+    else:
+        out.print(check_table(doc))
+        for reason in doc["reasons"]:
+            from rich.text import Text
+
+            out.print(Text.assemble(("x", "red"), " ", reason))
+        for w in doc["warnings"]:
+            _warn(w)
+        out.print(f"[{'green' if doc['verdict'] == 'pass' else 'red'}]{doc['verdict'].upper()}[/]")
+    err.print(f"[dim]cache: {cache}[/dim]")
+    raise typer.Exit(doc["exit_code"])
 
 
 def main() -> None:

@@ -71,6 +71,7 @@ class TierForecast:
     streams_cut_share: Estimate
     idle_timeout_s: float
     longest_stream_p99_s: float
+    longest_stream_s: float                      # the longest stream any replication simulated
     messages_per_second: Estimate
     warnings: list[str] = field(default_factory=list)
 
@@ -160,6 +161,7 @@ def _summarise(tier: Tier, workload: Workload, users: int, net: NetworkSpec, scr
         peak_streams_per_replica=peak_streams, peak_memory_mib_per_replica=peak_mem, memory_limit_mib=mem_limit,
         streams_over_idle_timeout_share=long_share, streams_cut_share=cut_share,
         idle_timeout_s=tier.idle_timeout_s, longest_stream_p99_s=_stream_p99(workload),
+        longest_stream_s=max(r.longest_stream_s for r in reps),
         messages_per_second=estimate([r.metrics["response:message"].n / r.measured_time for r in reps]),
         warnings=warnings)
 

@@ -282,10 +282,16 @@ class Option:
     footprint: object
     bill: object
     choices: dict
+    purchase_options: list = field(default_factory=list)   # the same footprint under every purchase option
 
     @property
     def monthly_usd(self):
         return self.bill.infrastructure_usd
+
+    @property
+    def deploy(self) -> dict:
+        """Every number `capplan render` needs, from this sizing, its forecast and its footprint."""
+        return deploy_block(self)
 
 
 @dataclass
@@ -315,7 +321,7 @@ class Recommendation:
 def recommend(tiers: list[Tier], workload: Workload, users: int, providers: list[str], slo: SLO,
               require_ha: bool = False, settings: RunSettings = RunSettings(replications=4),
               today=None, on_progress=None) -> Recommendation:
-    from capplan.cost.bill import build_bill
+    from capplan.cost.bill import build_bill, compare_purchase_options
     from capplan.cost.footprint import build_footprint
     from capplan.cost.prices import load_llm_prices, load_price_book
 
@@ -329,10 +335,47 @@ def recommend(tiers: list[Tier], workload: Workload, users: int, providers: list
             continue
         for provider, book in books.items():
             footprint, choices = build_footprint(plan.sized, plan.forecast, workload, book, require_ha)
+            choices["region"] = book.region
+            choices["slo_p95_s"] = slo.p95_s
             bill = build_bill(footprint, book, llm, today=today)
-            options.append(Option(plan, provider, footprint, bill, choices))
+            purchases = compare_purchase_options(footprint, book, llm, today=today)
+            options.append(Option(plan, provider, footprint, bill, choices, purchases))
     order = {t.name: i for i, t in enumerate(tiers)}
     options.sort(key=lambda o: (o.bill.infrastructure_usd, order[o.plan.tier.name], o.provider))
     return Recommendation(users=users, slo=slo, require_ha=require_ha, providers=providers, plans=plans,
                           options=options, screen_rejections=sum(p.screen_rejections for p in plans),
                           simulations=sum(p.simulations for p in plans))
+
+
+HPA_MAX_FACTOR = 2        # [assumption] HPA may double the forecast-peak replicas for spikes
+PROXY_TIMEOUT_MARGIN = 1.5  # proxy read timeout = longest simulated stream x 1.5, rounded up to a minute
+
+
+def deploy_block(option: Option) -> dict:
+    from capplan.cost.footprint import app_requests
+
+    plan, f, fp = option.plan, option.plan.forecast, option.footprint
+    tier = plan.sized
+    services = []
+    for req in app_requests(tier, f):
+        services.append({"name": req.service, "replicas": req.replicas, "hpa_min_replicas": req.replicas,
+                         "hpa_max_replicas": max(req.replicas + 1, req.replicas * HPA_MAX_FACTOR),
+                         "cpu_request_millicores": req.cpu_request_m, "cpu_limit_millicores": req.cpu_limit_m,
+                         "memory_request_mib": max(512, req.memory_limit_mib // 2),
+                         "memory_limit_mib": req.memory_limit_mib})
+    longest = max(f.longest_stream_s, f.longest_stream_p99_s)
+    proxy_timeout = int(math.ceil(longest * PROXY_TIMEOUT_MARGIN / 60.0) * 60)
+    return {
+        "tier": tier.name, "provider": option.provider, "region": option.choices.get("region"),
+        "users": f.users, "kubernetes": tier.kubernetes, "services": services,
+        "mongo_max_pool_size": plan.sizing.pool_per_process, "mongo_members": 1 + tier.mongo.secondaries,
+        "mongo_shards": plan.sizing.mongo_shards, "redis_enabled": tier.redis.enabled,
+        "redis_nodes": plan.sizing.redis_nodes if tier.redis.enabled else 0,
+        "queue_workers": plan.sizing.queue_workers or 0,
+        "longest_stream_s": round(longest, 1), "proxy_read_timeout_s": proxy_timeout,
+        # the LB must not cut a stream either: its idle timeout goes above the longest stream too
+        "lb_idle_timeout_s": proxy_timeout,
+        "node_instance_row": fp.app_instance, "node_count_min": fp.app_nodes,
+        "node_count_max": fp.app_nodes * HPA_MAX_FACTOR, "zones": option.choices.get("zones"),
+        "p95_latency_slo_s": option.choices.get("slo_p95_s"),
+    }

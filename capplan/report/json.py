@@ -62,6 +62,7 @@ def tier_dict(f: TierForecast) -> dict[str, Any]:
             "over_idle_timeout_share": num(f.streams_over_idle_timeout_share.mean),
             "cut_share": num(f.streams_cut_share.mean),
             "longest_stream_p99_s": num(f.longest_stream_p99_s),
+            "longest_simulated_s": num(f.longest_stream_s),
         },
         "run": {"duration_s": num(f.duration), "warmup_s": num(f.warmup), "replications": f.replications},
         "warnings": f.warnings,
@@ -139,6 +140,8 @@ def option_dict(o) -> dict[str, Any]:
             "monthly_with_llm_usd": money(o.bill.total_usd), "sizing": o.plan.sizing.as_dict(),
             "app_nodes": {"instance": o.footprint.app_instance, "count": o.footprint.app_nodes},
             "slo_figures": slo_figures(o.plan.forecast), "why": o.plan.reason,
+            "deploy": o.deploy,
+            "bill": bill_dict(o.bill), "purchase_options": purchase_dict(o.purchase_options),
             "screen_rejections": o.plan.screen_rejections, "simulations": o.plan.simulations}
 
 

@@ -112,3 +112,30 @@ def recommend_table(rec) -> Table:
                       f"{seconds(f.api_latency.p95.mean)} ({seconds(f.api_latency.p95.high)})",
                       f"{f.bottleneck} ({_pct(util.mean) if util else '-'})")
     return table
+
+
+def _money(value) -> str:
+    v = float(value)
+    return f"-${-v:,.2f}" if v < 0 else f"${v:,.2f}"
+
+
+def check_table(doc) -> Table:
+    cost = doc.get("cost")
+    title = f"capplan check: {doc['plan']}: {doc['verdict'].upper()}"
+    if doc.get("tier"):
+        title += f" ({doc['tier']} on {doc['provider']}, {doc['users']['forecast']:,} users)"
+    table = Table(title=title, title_justify="left")
+    for col in ("item", "value", "target / baseline", "margin / delta"):
+        table.add_column(col, justify="left" if col == "item" else "right")
+    if cost:
+        table.add_row(f"monthly ({cost['scope']}, {cost['purchase']})", _money(cost["monthly_usd"]),
+                      _money(cost["budget_usd"]), _money(cost["margin_usd"]))
+        if cost["baseline_usd"] is not None:
+            pct = f" ({cost['delta_pct']:+.1f}%)" if cost["delta_pct"] is not None else ""
+            sign = "+" if float(cost["delta_usd"]) >= 0 else ""
+            table.add_row("vs baseline", "", _money(cost["baseline_usd"]), f"{sign}{_money(cost['delta_usd'])}{pct}")
+    for row in doc["slo"]:
+        unit = "" if row["metric"] == "rejected share" else " s"
+        table.add_row(row["metric"], f"{row['forecast_s']:.3g}{unit} (CI high {row['ci95_high_s']:.3g})",
+                      f"{row['target_s']:g}{unit}", f"{row['margin_s']:+.3g}{unit}")
+    return table

@@ -162,6 +162,7 @@ class ReplicationResult:
     streams_total: int
     streams_over_idle_timeout: int                # whole stream longer than the proxy timeout
     streams_silent_over_idle_timeout: int         # time to first token alone exceeds it: cut
+    longest_stream_s: float = 0.0                 # the longest stream simulated in the window
     # whole-run conservation: entered == completed + rejected + in_flight
     run_entered: int = 0
     run_completed: int = 0
@@ -207,6 +208,7 @@ class _Replication:
         self.streams_total = 0
         self.streams_long = 0
         self.streams_cut = 0
+        self.longest_stream = 0.0
         self.peak_memory = [[g.mem_base] * g.n for g in self.groups]
         self.uniform = uniform_sampler(self._rng())
         self.classes = []
@@ -625,6 +627,8 @@ class _Replication:
         if self.recording:
             self.metrics[s.metric].add(now + ttft - c.t0)
             self.streams_total += 1
+            if duration > self.longest_stream:
+                self.longest_stream = duration
             if s.idle is not None:
                 if duration > s.idle:
                     self.streams_long += 1
@@ -731,7 +735,7 @@ class _Replication:
             group_memory_limit_mib=mem_limit, rejected=dict(sorted(self.rejected.items())),
             arrivals=self.arrivals, completed=self.completed, streams_total=self.streams_total,
             streams_over_idle_timeout=self.streams_long,
-            streams_silent_over_idle_timeout=self.streams_cut,
+            streams_silent_over_idle_timeout=self.streams_cut, longest_stream_s=self.longest_stream,
             run_entered=self.run_entered, run_completed=self.run_completed,
             run_rejected=self.run_rejected, run_in_flight=in_flight,
         )

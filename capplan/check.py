@@ -1,0 +1,203 @@
+"""The CI gate: a plan in, a verdict (pass/fail with every reason), deltas against a baseline out.
+
+The expensive part (recommend: simulations and pricing) is cached under a key that hashes every
+input: the plan file, the workload, every bundled scenario and price file, capplan's version, the
+seed and the date used for price-age warnings. The verdict is recomputed from the cached result on
+every run (it is cheap), so a new baseline or --max-increase never needs a new simulation.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import tempfile
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from capplan import __version__
+from capplan.data import data_dir
+from capplan.errors import CapplanError
+from capplan.model.loader import _validate, read_yaml
+
+EXIT_PASS, EXIT_FAIL, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def load_plan(path: Path):
+    from capplan.model.plan import Plan
+
+    return _validate(Plan, read_yaml(path), str(path))
+
+
+def _files_digest(h, folder: Path) -> None:
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        h.update(str(path.relative_to(folder)).encode())
+        h.update(path.read_bytes())
+
+
+def cache_key(plan_path: Path, workload_path: Path | None, today: dt.date) -> str:
+    h = hashlib.sha256()
+    h.update(f"capplan {__version__}\n".encode())
+    h.update(Path(plan_path).read_bytes())
+    if workload_path is not None:
+        h.update(Path(workload_path).read_bytes())
+    _files_digest(h, data_dir("scenarios"))
+    _files_digest(h, data_dir("pricing"))
+    h.update(today.isoformat().encode())
+    return h.hexdigest()
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def compute(plan, plan_path: Path, today: dt.date, on_progress=None) -> dict[str, Any]:
+    """Run recommend for the plan's forecast users and return its JSON document."""
+    from capplan.cost.prices import load_price_book
+    from capplan.forecast import RunSettings
+    from capplan.model.loader import bundled_tier_names, load_tier, load_workload
+    from capplan.planner import SLO, recommend
+    from capplan.report.json import recommend_document
+
+    for provider, region in plan.regions.items():
+        book = load_price_book(provider)
+        if region != book.region:
+            raise CapplanError(f"no {provider} prices for {region!r}: pricing/{provider}.yaml covers {book.region}",
+                               field=f"{plan_path}: regions.{provider}")
+    tiers = [load_tier(n) for n in bundled_tier_names()] if plan.tier == "auto" else [load_tier(plan.tier)]
+    workload = load_workload(plan.workload_path(plan_path))
+    slo = SLO(p95_s=plan.slo.p95, ttft_p95_s=plan.slo.ttft_p95, max_error_rate=plan.slo.max_error_rate)
+    rec = recommend(tiers, workload, plan.users.forecast, list(plan.providers), slo, plan.require_ha,
+                    RunSettings(replications=plan.replications, seed=plan.seed), today=today, on_progress=on_progress)
+    return recommend_document(rec, plan.seed)
+
+
+def cached_compute(plan, plan_path: Path, today: dt.date, cache_dir: Path | None, on_progress=None
+                   ) -> tuple[dict[str, Any], str]:
+    """(recommend document, "hit" | "miss" | "off")."""
+    if cache_dir is None:
+        return compute(plan, plan_path, today, on_progress), "off"
+    key = cache_key(plan_path, plan.workload_path(plan_path), today)
+    path = Path(cache_dir) / f"{key}.json"
+    if path.is_file():
+        try:
+            return json.loads(path.read_text(encoding="utf-8")), "hit"
+        except (OSError, ValueError):
+            pass  # a damaged cache entry is recomputed
+    doc = compute(plan, plan_path, today, on_progress)
+    _atomic_write(path, json.dumps(doc, indent=1))
+    return doc, "miss"
+
+
+def _usd(value: Decimal) -> str:
+    return str(value.quantize(Decimal("0.01")))
+
+
+def _line_costs(option: dict[str, Any], scope: str) -> dict[str, Decimal]:
+    lines: dict[str, Decimal] = {}
+    for line in option["bill"]["lines"]:
+        if scope == "infrastructure" and line["component"] == "llm":
+            continue
+        key = f"{line['component']} ({line['price_row']})"
+        lines[key] = lines.get(key, Decimal(0)) + Decimal(line["monthly_usd"])
+    return lines
+
+
+def _monthly(option: dict[str, Any], purchase: str, scope: str) -> Decimal:
+    total = next(Decimal(o["monthly_usd"]) for o in option["purchase_options"] if o["purchase"] == purchase)
+    return total if scope == "total" else total - Decimal(option["bill"]["llm_usd"])
+
+
+def verdict(plan, rec: dict[str, Any], baseline: dict[str, Any] | None = None,
+            max_increase_pct: float | None = None) -> dict[str, Any]:
+    """The check document: verdict, reasons, cost and SLO tables with deltas, warnings."""
+    reasons: list[str] = []
+    chosen = rec.get("chosen")
+    max_increase = max_increase_pct if max_increase_pct is not None else plan.budget.max_increase_pct
+    doc: dict[str, Any] = {
+        "capplan_version": __version__, "plan": plan.name, "verdict": None, "exit_code": None, "reasons": reasons,
+        "users": {"now": plan.users.now, "forecast": plan.users.forecast}, "seed": plan.seed,
+        "tier": None, "provider": None, "chosen": chosen, "cost": None, "slo": [], "warnings": [],
+        "infeasible": rec.get("infeasible", {}),
+    }
+    if chosen is None:
+        detail = "; ".join(f"{t}: {why}" for t, why in rec.get("infeasible", {}).items())
+        reasons.append(f"SLO: no tier meets p95 <= {plan.slo.p95:g} s at {plan.users.forecast:,} users ({detail})")
+    else:
+        doc["tier"], doc["provider"] = chosen["tier"], chosen["provider"]
+        scope = plan.budget.scope
+        cost = _monthly(chosen, plan.purchase, scope)
+        budget = Decimal(str(plan.budget.monthly_usd)).quantize(Decimal("0.01"))
+        lines = _line_costs(chosen, scope)
+        cost_doc: dict[str, Any] = {
+            "scope": scope, "purchase": plan.purchase, "monthly_usd": _usd(cost), "budget_usd": _usd(budget),
+            "margin_usd": _usd(budget - cost), "baseline_usd": None, "delta_usd": None, "delta_pct": None,
+            "max_increase_pct": max_increase, "llm_usd": chosen["bill"]["llm_usd"],
+            "lines": [{"line": k, "monthly_usd": _usd(v), "baseline_usd": None, "delta_usd": None} for k, v in lines.items()],
+        }
+        if cost > budget:
+            reasons.append(f"budget: ${_usd(cost)}/month ({scope}, {plan.purchase}) exceeds ${_usd(budget)} "
+                           f"by ${_usd(cost - budget)}")
+        if baseline is not None:
+            base_cost = Decimal(baseline["cost"]["monthly_usd"]) if baseline.get("cost") else None
+            if base_cost is not None:
+                delta = cost - base_cost
+                pct = float(delta / base_cost * 100) if base_cost else None
+                cost_doc.update(baseline_usd=_usd(base_cost), delta_usd=_usd(delta),
+                                delta_pct=None if pct is None else round(pct, 2))
+                base_lines = {l["line"]: Decimal(l["monthly_usd"]) for l in baseline["cost"]["lines"]}
+                keys = list(lines) + [k for k in base_lines if k not in lines]
+                cost_doc["lines"] = [{"line": k, "monthly_usd": _usd(lines.get(k, Decimal(0))),
+                                      "baseline_usd": _usd(base_lines.get(k, Decimal(0))),
+                                      "delta_usd": _usd(lines.get(k, Decimal(0)) - base_lines.get(k, Decimal(0)))}
+                                     for k in keys]
+                if max_increase is not None and pct is not None and pct > max_increase:
+                    reasons.append(f"budget: +{pct:.1f}% against the baseline (${_usd(base_cost)} -> ${_usd(cost)}) "
+                                   f"exceeds the {max_increase:g}% allowed")
+        doc["cost"] = cost_doc
+        figures = chosen["slo_figures"]
+        base_fig = (baseline or {}).get("chosen", {}) or {}
+        base_fig = base_fig.get("slo_figures", {}) if base_fig else {}
+        rows = [("p95 API latency", plan.slo.p95, figures["api_latency_p95_s"], figures["api_latency_p95_ci95"][1],
+                 base_fig.get("api_latency_p95_s"))]
+        if plan.slo.ttft_p95 is not None:
+            rows.append(("p95 time to first token", plan.slo.ttft_p95, figures["ttft_p95_s"], figures["ttft_p95_ci95"][1],
+                         base_fig.get("ttft_p95_s")))
+        for metric, target, value, high, base in rows:
+            margin = target - high
+            doc["slo"].append({"metric": metric, "target_s": target, "forecast_s": value, "ci95_high_s": high,
+                               "margin_s": round(margin, 6), "baseline_s": base,
+                               "delta_s": None if base is None else round(value - base, 6)})
+            if margin < 0:
+                reasons.append(f"SLO: {metric} up to {high:.3g} s > {target:g} s")
+        doc["slo"].append({"metric": "rejected share", "target_s": plan.slo.max_error_rate,
+                           "forecast_s": figures["reject_share"], "ci95_high_s": figures["reject_share"],
+                           "margin_s": round(plan.slo.max_error_rate - (figures["reject_share"] or 0.0), 6),
+                           "baseline_s": None, "delta_s": None})
+        doc["warnings"] = list(chosen["bill"]["warnings"])
+    passed = not reasons
+    doc["verdict"] = "pass" if passed else "fail"
+    doc["exit_code"] = EXIT_PASS if passed else EXIT_FAIL
+    return doc
+
+
+def load_baseline(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CapplanError("file not found", field=f"--baseline {path}") from None
+    except ValueError as exc:
+        raise CapplanError(f"not JSON ({exc.msg} at line {exc.lineno})", field=f"--baseline {path}") from None
+    if not isinstance(data, dict) or "verdict" not in data or "cost" not in data:
+        raise CapplanError("not a `capplan check --format json` document (no verdict/cost)", field=f"--baseline {path}")
+    return data

@@ -1,0 +1,141 @@
+"""capplan check end to end: exit codes 0/1/2, the JSON verdict against the plan, baselines, cache."""
+
+import json
+import shutil
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import yaml
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def capplan(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "capplan.cli", *args], capture_output=True, text=True,
+                          timeout=600, cwd=cwd)
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    if not (EXAMPLES / "plan-pass.yaml").is_file():
+        pytest.skip("examples/ not beside the tests (installed elsewhere)")
+    d = tmp_path_factory.mktemp("check")
+    for name in ("plan-pass.yaml", "plan-fail.yaml"):
+        shutil.copy(EXAMPLES / name, d / name)
+    return d
+
+
+@pytest.fixture(scope="module")
+def passing(workdir):
+    proc = capplan("check", "plan-pass.yaml", "--format", "json", cwd=workdir)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_passing_plan_exits_0_and_matches_the_plan(workdir, passing):
+    plan = yaml.safe_load((workdir / "plan-pass.yaml").read_text())
+    assert passing["verdict"] == "pass" and passing["exit_code"] == 0 and passing["reasons"] == []
+    cost = passing["cost"]
+    assert Decimal(cost["budget_usd"]) == Decimal(plan["budget"]["monthly_usd"])
+    assert Decimal(cost["monthly_usd"]) <= Decimal(cost["budget_usd"])
+    assert Decimal(cost["margin_usd"]) == Decimal(cost["budget_usd"]) - Decimal(cost["monthly_usd"])
+    option = next(o for o in passing["chosen"]["purchase_options"] if o["purchase"] == plan["purchase"])
+    assert Decimal(cost["monthly_usd"]) == Decimal(option["monthly_usd"]) - Decimal(passing["chosen"]["bill"]["llm_usd"])
+    assert passing["users"] == {"now": 1000, "forecast": 1500}
+    assert passing["provider"] in plan["providers"]
+    p95 = next(r for r in passing["slo"] if r["metric"] == "p95 API latency")
+    assert p95["target_s"] == 2.0 and p95["ci95_high_s"] <= 2.0 and p95["margin_s"] >= 0
+
+
+def test_failing_plan_exits_1_with_each_reason(workdir):
+    proc = capplan("check", "plan-fail.yaml", "--format", "json", cwd=workdir)
+    assert proc.returncode == 1, proc.stderr
+    doc = json.loads(proc.stdout)
+    plan = yaml.safe_load((workdir / "plan-fail.yaml").read_text())
+    assert doc["verdict"] == "fail" and doc["exit_code"] == 1
+    assert any(r.startswith("budget:") for r in doc["reasons"])
+    assert Decimal(doc["cost"]["monthly_usd"]) > Decimal(plan["budget"]["monthly_usd"])
+
+
+def test_markdown_is_a_pr_comment(workdir):
+    proc = capplan("check", "plan-fail.yaml", "--format", "markdown", cwd=workdir)
+    assert proc.returncode == 1
+    md = proc.stdout
+    assert md.startswith("### capplan check: ❌ fail")
+    assert "| cost line | monthly |" in md and "| SLO | target |" in md and "price warnings" in md
+
+
+def test_cache_hit_gives_identical_output_and_no_cache_recomputes(workdir, passing):
+    warm = capplan("check", "plan-pass.yaml", "--format", "json", cwd=workdir)
+    assert "cache: hit" in warm.stderr and json.loads(warm.stdout) == passing
+    cold = capplan("check", "plan-pass.yaml", "--format", "json", "--no-cache", cwd=workdir)
+    assert "cache: off" in cold.stderr and cold.stdout == warm.stdout
+    # any input change is a new key: a different seed misses the cache
+    changed = (workdir / "plan-pass.yaml").read_text().replace("seed: 1", "seed: 2")
+    (workdir / "plan-seed2.yaml").write_text(changed)
+    other = capplan("check", "plan-seed2.yaml", "--format", "json", cwd=workdir)
+    assert "cache: miss" in other.stderr
+
+
+def test_baseline_deltas_and_max_increase(workdir, passing):
+    (workdir / "baseline.json").write_text(json.dumps(passing))
+    grown = yaml.safe_load((workdir / "plan-pass.yaml").read_text())
+    grown["users"]["forecast"] = 4000
+    (workdir / "plan-grown.yaml").write_text(yaml.safe_dump(grown))
+    proc = capplan("check", "plan-grown.yaml", "--format", "json", "--baseline", "baseline.json",
+                   "--max-increase", "1%", cwd=workdir)
+    doc = json.loads(proc.stdout)
+    cost = doc["cost"]
+    assert Decimal(cost["baseline_usd"]) == Decimal(passing["cost"]["monthly_usd"])
+    assert Decimal(cost["delta_usd"]) == Decimal(cost["monthly_usd"]) - Decimal(cost["baseline_usd"])
+    assert sum(Decimal(l["delta_usd"]) for l in cost["lines"]) == Decimal(cost["delta_usd"])
+    assert cost["delta_pct"] > 1.0   # 2.7x the users: more nodes, egress and NAT bytes
+    assert proc.returncode == 1 and any("against the baseline" in r for r in doc["reasons"])
+    same = capplan("check", "plan-pass.yaml", "--format", "json", "--baseline", "baseline.json",
+                   "--max-increase", "0%", cwd=workdir)
+    assert same.returncode == 0 and json.loads(same.stdout)["cost"]["delta_usd"] == "0.00"
+
+
+BAD = {
+    "malformed.yaml": "kind: plan\nusers: {now: 1\n",
+    "unknown-field.yaml": "kind: plan\nusers: {now: 1, forecast: 2}\nproviders: [aws]\nslo: {p95: 2s}\n"
+                          "budget: {monthly_usd: 10}\nbudgett: 3\n",
+    "provider.yaml": "kind: plan\nusers: {now: 1, forecast: 2}\nproviders: [oracle]\nslo: {p95: 2s}\nbudget: {monthly_usd: 10}\n",
+    "region.yaml": "kind: plan\nusers: {now: 1, forecast: 2}\nproviders: [aws]\nregions: {aws: mars-1}\nslo: {p95: 2s}\n"
+                   "budget: {monthly_usd: 10}\n",
+    "users.yaml": "kind: plan\nusers: {now: -4, forecast: 2}\nproviders: [aws]\nslo: {p95: 2s}\nbudget: {monthly_usd: 10}\n",
+    "tier.yaml": "kind: plan\nusers: {now: 1, forecast: 2}\nproviders: [aws]\ntier: tier9\nslo: {p95: 2s}\n"
+                 "budget: {monthly_usd: 10}\n",
+}
+
+
+@pytest.mark.parametrize("name,needle", [("malformed.yaml", "malformed YAML"), ("unknown-field.yaml", "budgett"),
+                                         ("provider.yaml", "providers"), ("region.yaml", "mars-1"),
+                                         ("users.yaml", "users.now"), ("tier.yaml", "tier9"),
+                                         ("missing.yaml", "not found")])
+def test_bad_plans_exit_2_with_one_line(tmp_path, name, needle):
+    if name in BAD:
+        (tmp_path / name).write_text(BAD[name])
+    proc = capplan("check", name, "--no-cache", cwd=tmp_path)
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    lines = [l for l in proc.stderr.splitlines() if l.strip()]
+    assert len(lines) == 1 and needle in lines[0] and "Traceback" not in proc.stderr
+
+
+def test_bad_flags_exit_2(workdir):
+    for args, needle in ((["--format", "html"], "--format"), (["--baseline", "nope.json"], "--baseline"),
+                         (["--max-increase", "lots"], "--max-increase")):
+        proc = capplan("check", "plan-pass.yaml", *args, cwd=workdir)
+        assert proc.returncode == 2 and needle in proc.stderr
+
+
+def test_init_writes_a_plan_that_validates(tmp_path):
+    assert capplan("init", cwd=tmp_path).returncode == 0
+    from capplan.check import load_plan
+
+    plan = load_plan(tmp_path / "capplan.yaml")
+    assert plan.users.forecast >= plan.users.now and plan.slo.p95 == 2.0
+    assert capplan("init", cwd=tmp_path).returncode == 2   # refuses to overwrite
