@@ -404,8 +404,9 @@ def render(
     from capplan.render.plan import load_deploy, render_plan
     from capplan.render.writer import write_files
 
-    targets = [t.strip() for t in target.split(",") if t.strip()] if target else list(TARGETS)
-    for t in targets:
+    # None: every target that applies to the plan (compose-only plans have no Kubernetes files)
+    targets = [t.strip() for t in target.split(",") if t.strip()] if target else None
+    for t in targets or []:
         if t not in TARGETS:
             raise CapplanError(f"unknown target {t!r} (known: {', '.join(TARGETS)})", field="--target")
     if not dry_run and out_dir is None:

@@ -14,6 +14,9 @@ from capplan.sim.engine import run_replication
 from capplan.sim.stats import Histogram
 
 WORKLOAD = load_workload()
+# The screen's closed-population fixed point is found by bisection to a relative 1e-6; comparisons
+# of two screens are exact up to that.
+BISECTION = 1e-5
 QUICK = RunSettings(duration=90.0, warmup=20.0, replications=3, seed=5, workers=1)
 
 
@@ -31,7 +34,7 @@ def test_screen_more_replicas_never_raise_utilization(tier, r1, extra, users):
     name = base.services[0].name + ".cpu"
     low = screen(build_network(with_replicas(base, r1), WORKLOAD, users)).utilization.get(name, 0.0)
     high = screen(build_network(with_replicas(base, r1 + extra), WORKLOAD, users)).utilization.get(name, 0.0)
-    assert high <= low + 1e-9
+    assert high <= low + BISECTION
 
 
 @settings(max_examples=25, deadline=None)
@@ -41,13 +44,13 @@ def test_screen_more_users_never_lower_utilization(tier, u1, extra):
     t = load_tier(tier)
     low = screen(build_network(t, WORKLOAD, u1))
     high = screen(build_network(t, WORKLOAD, u1 + extra))
-    assert max(high.utilization.values()) >= max(low.utilization.values()) - 1e-9
+    assert max(high.utilization.values()) >= max(low.utilization.values()) - BISECTION
     if not high.saturated:
         # Below saturation every resource carries more. Past it, the growing open traffic (API
         # reads, refreshes) crowds messages out of the saturated CPU, so resources behind it may
         # see slightly fewer messages: the busiest resource still never gets less busy.
         for resource, value in low.utilization.items():
-            assert high.utilization[resource] >= value - 1e-9, resource
+            assert high.utilization[resource] >= value - BISECTION, resource
 
 
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])

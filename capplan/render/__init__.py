@@ -1,9 +1,10 @@
 """Manifest renderer: a sizing (:class:`RenderContext`) in, validated deployable files out.
 
-    ctx = example_context("tier2", "aws")          # or built from the planner's recommendation
+    ctx = example_context("tier2", "aws")          # or context_from_deploy(load_deploy(saved_plan))
     files = render(ctx, ["compose", "k8s"])        # {relative path: text}, sorted, deterministic
     issues = lint(files, ctx)                      # capplan's own rules where schemas are silent
     write_files(files, out_dir, force=False)       # atomic; never clobbers files it did not write
+    files = render_plan(deploy)                    # the planner's deploy block -> linted files
 """
 
 from capplan.render.context import (
@@ -14,6 +15,7 @@ from capplan.render.context import (
 )
 from capplan.render.engine import HEADER_MARK, TARGETS, outputs, render
 from capplan.render.lint import LintIssue, lint
+from capplan.render.plan import context_from_deploy, load_deploy, render_plan
 from capplan.render.writer import is_generated, write_files
 
 __all__ = [
@@ -21,12 +23,15 @@ __all__ = [
     "TARGETS",
     "LintIssue",
     "RenderContext",
+    "context_from_deploy",
     "example_context",
     "is_generated",
     "lint",
+    "load_deploy",
     "node_old_space_mib",
     "outputs",
     "render",
+    "render_plan",
     "template_vars",
     "write_files",
 ]

@@ -31,6 +31,13 @@ OLD_SPACE_FRACTION = 0.75
 #: The latency quantile of the ``p95_latency_slo_s`` alert.
 P95 = 0.95
 
+#: Default ``HTTP_KEEP_ALIVE_TIMEOUT_MS`` is the LB idle timeout plus this margin (librechat.md: Node's
+#: keep-alive must outlive the balancer's idle timeout); the headers timeout adds it once more.
+KEEP_ALIVE_MARGIN_MS = 5000
+
+#: Default route timeout of non-streaming API calls, capped at ``proxy_read_timeout_s``.
+API_TIMEOUT_S = 120
+
 DNS_1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _PATH_PREFIX = re.compile(r"^/[A-Za-z0-9/_.-]*$")
 _REGION = {
@@ -46,6 +53,10 @@ _MAX_POLICY_PERIOD_S = 1800
 # Service annotations: AWS classic LB idle timeout 1..4000 s; Azure LB TCP idle timeout 4..100 min.
 _AWS_CLB_IDLE_S = (1, 4000)
 _AZURE_LB_IDLE_MIN = (4, 100)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
 
 
 def node_old_space_mib(memory_limit_mib: int) -> int:
@@ -66,6 +77,9 @@ class RenderContext(BaseModel):
 
     # --- what and where -------------------------------------------------------------------------
     tier: str = Field(description="architecture tier name from the planner, e.g. tier2 (DNS label)")
+    # False for the planner's Docker Compose tiers: only the Kubernetes-only rules (EKS zones) relax;
+    # which targets make sense for such a plan is capplan.render.plan's business.
+    kubernetes: bool = Field(default=True, description="the plan runs on Kubernetes (False: Docker Compose hosts)")
     provider: Literal["aws", "gcp", "azure"]
     region: str = Field(description="cloud region, e.g. us-east-1 / us-central1 / eastus")
     users: int = Field(ge=1, description="registered users the sizing was planned for")
@@ -125,9 +139,11 @@ class RenderContext(BaseModel):
     # --- streams, timeouts, proxies -------------------------------------------------------------
     longest_stream_s: float = Field(gt=0, description="longest simulated SSE stream (planner)")
     proxy_read_timeout_s: int = Field(gt=0, description="nginx / stream route timeout; > longest stream")
-    api_timeout_s: int = Field(default=120, gt=0, description="route timeout of non-streaming API calls")
+    api_timeout_s: int | None = Field(default=None, gt=0, description="non-streaming route timeout; default:"
+                                      " API_TIMEOUT_S capped at proxy_read_timeout_s")
     lb_idle_timeout_s: int = Field(default=60, gt=0, description="LB / proxy idle timeout to the pods")
-    keep_alive_timeout_ms: int = Field(gt=0, description="HTTP_KEEP_ALIVE_TIMEOUT_MS; > LB idle timeout")
+    keep_alive_timeout_ms: int | None = Field(default=None, gt=0, description="HTTP_KEEP_ALIVE_TIMEOUT_MS; > LB"
+                                              " idle timeout; default: LB idle timeout + KEEP_ALIVE_MARGIN_MS")
     headers_timeout_ms: int | None = Field(default=None, gt=0, description="default: keep-alive + 5 s")
     body_limit_mb: int = Field(default=25, ge=1)  # LibreChat's nginx.conf
     trust_proxy_hops: int = Field(default=1, ge=1, description="TRUST_PROXY: proxies in front of Node")
@@ -193,8 +209,13 @@ class RenderContext(BaseModel):
         if not isinstance(data, dict):
             return data
         data = dict(data)
+        idle = data.get("lb_idle_timeout_s", cls.model_fields["lb_idle_timeout_s"].default)
+        if data.get("keep_alive_timeout_ms") is None and _number(idle):
+            data["keep_alive_timeout_ms"] = math.ceil(idle * 1000) + KEEP_ALIVE_MARGIN_MS
         if data.get("headers_timeout_ms") is None and isinstance(data.get("keep_alive_timeout_ms"), int):
-            data["headers_timeout_ms"] = data["keep_alive_timeout_ms"] + 5000
+            data["headers_timeout_ms"] = data["keep_alive_timeout_ms"] + KEEP_ALIVE_MARGIN_MS
+        if data.get("api_timeout_s") is None and _number(data.get("proxy_read_timeout_s")):
+            data["api_timeout_s"] = min(API_TIMEOUT_S, math.floor(data["proxy_read_timeout_s"]))
         if data.get("pdb_min_available") is None and isinstance(data.get("hpa_min_replicas"), int):
             data["pdb_min_available"] = max(data["hpa_min_replicas"] - 1, 0)
         if data.get("prestop_drain_s") is None and isinstance(data.get("longest_stream_s"), (int, float)):
@@ -250,7 +271,7 @@ class RenderContext(BaseModel):
             ok = zone in {"1", "2", "3"} if self.provider == "azure" else zone.startswith(self.region + "-")
             if not ok and not (self.provider == "aws" and re.fullmatch(re.escape(self.region) + r"[a-z]", zone)):
                 fail("zones", f"{zone!r} is not a zone of {self.provider} region {self.region}")
-        if self.provider == "aws" and len(self.zones) < 2:
+        if self.provider == "aws" and self.kubernetes and len(self.zones) < 2:
             fail("zones", "EKS needs subnets in at least two availability zones")
         if not self.hpa_min_replicas <= self.replicas <= self.hpa_max_replicas:
             fail("replicas", f"need hpa_min_replicas ({self.hpa_min_replicas}) <= replicas ({self.replicas})"
@@ -265,6 +286,8 @@ class RenderContext(BaseModel):
                  " drains block")
         if self.proxy_read_timeout_s <= self.longest_stream_s:
             fail("proxy_read_timeout_s", f"must exceed the longest stream ({self.longest_stream_s:g} s)")
+        if self.api_timeout_s is None or self.keep_alive_timeout_ms is None:  # only when their inputs were invalid
+            fail("api_timeout_s" if self.api_timeout_s is None else "keep_alive_timeout_ms", "could not be derived")
         if self.api_timeout_s > self.proxy_read_timeout_s:
             fail("api_timeout_s", "exceeds proxy_read_timeout_s")
         if self.retry_per_try_timeout_s > self.api_timeout_s:
