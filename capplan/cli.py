@@ -230,6 +230,7 @@ def cost(
     region: Annotated[Optional[str], typer.Option(help="Region; must be the price book's (e.g. us-east-1).")] = None,
     instance: Annotated[Optional[str], typer.Option(help="Force the app node type (a price row id).")] = None,
     as_defined: Annotated[bool, typer.Option("--as-defined", help="Price the tier's own counts instead of the planner's sizing.")] = False,
+    mongodb: Annotated[str, typer.Option(help="MongoDB: auto, managed (Atlas) or self_hosted (VMs + disks).")] = "auto",
     slo_p95: Annotated[str, typer.Option("--slo-p95", help="p95 API latency SLO used to size the tier.")] = "2s",
     require_ha: Annotated[bool, typer.Option("--require-ha", help="At least 2 replicas and zones.")] = False,
     workload: Annotated[Optional[Path], typer.Option(help="Workload YAML.")] = None,
@@ -257,6 +258,8 @@ def cost(
                            field="--region")
     if instance is not None:
         book.get(instance)
+    if mongodb.replace("-", "_") not in ("auto", "managed", "self_hosted"):
+        raise CapplanError(f"must be auto, managed or self_hosted, got {mongodb!r}", field="--mongodb")
     date = _today(today)
     llm = load_llm_prices()
     t = load_tier(tier)
@@ -279,7 +282,8 @@ def cost(
                 notes.append(f"cannot meet the SLO ({plan.reason}); priced as defined in scenarios/{t.name}.yaml")
     finally:
         progress.close()
-    footprint, choices = build_footprint(sized, forecast, wl, book, require_ha, app_instance=instance)
+    footprint, choices = build_footprint(sized, forecast, wl, book, require_ha, app_instance=instance,
+                                         mongodb=mongodb.replace("-", "_"))
     bill = build_bill(footprint, book, llm, today=date)
     options = compare_purchase_options(footprint, book, llm, today=date)
     d = choices["demand"]

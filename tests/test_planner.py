@@ -127,3 +127,16 @@ def test_apply_sizing_round_trips():
     sizing = initial_sizing(tier, require_ha=True)
     sized = apply_sizing(tier, sizing)
     assert [s.replicas for s in sized.services] == [2] * len(tier.services)
+
+
+def test_managed_and_self_hosted_mongodb_are_both_priced(tier2_forecast):
+    book = load_price_book("aws")
+    tier = load_tier("tier2")
+    managed, _ = build_footprint(tier, tier2_forecast, WORKLOAD, book, mongodb="managed")
+    vms, _ = build_footprint(tier, tier2_forecast, WORKLOAD, book, mongodb="self_hosted")
+    assert managed.mongodb_mode == "managed" and managed.mongodb_row.startswith("atlas.")
+    assert managed.mongodb_count == tier.mongo.shards            # one Atlas cluster per shard
+    assert vms.mongodb_mode == "self_hosted" and vms.mongodb_count == tier.mongo.shards * (1 + tier.mongo.secondaries)
+    assert vms.mongodb_disk_gb > 0
+    lines = {l.component for l in build_bill(vms, book, LLM).lines}
+    assert "mongodb" in lines

@@ -129,7 +129,8 @@ def choose_nodes(book: PriceBook, requests: list[AppRequest], min_nodes: int,
 
 
 def build_footprint(tier: Tier, forecast: TierForecast, workload: Workload, book: PriceBook,
-                    require_ha: bool = False, app_instance: str | None = None) -> tuple[Footprint, dict]:
+                    require_ha: bool = False, app_instance: str | None = None,
+                    mongodb: str = "auto") -> tuple[Footprint, dict]:
     """The Footprint of ``tier`` (already sized) on ``book``'s provider, and the choices behind it."""
     d = demand(tier, forecast, workload)
     requests = app_requests(tier, forecast)
@@ -139,19 +140,25 @@ def build_footprint(tier: Tier, forecast: TierForecast, workload: Workload, book
     regions = tier.regions.count
     m = tier.mongo
     data_gb = float(d.stored_gb_per_month) * RETENTION_MONTHS
-    if tier.single_instance or m.shards > 1:
-        nodes = m.shards * (1 + m.secondaries) if not tier.single_instance else 1
-        row = choose_instance(book, m.cores, m.cores * MONGO_GIB_PER_CORE)
-        mongo = dict(mongodb_mode="self_hosted", mongodb_row=row.id, mongodb_count=nodes,
-                     mongodb_disk_gb=Decimal(str(math.ceil(DB_BASE_DISK_GB + data_gb / m.shards))))
+    if mongodb not in ("auto", "managed", "self_hosted"):
+        raise CapplanError(f"must be auto, managed or self_hosted, got {mongodb!r}", field="mongodb")
+    shards = 1 if tier.single_instance else m.shards
+    members = 1 if tier.single_instance else 1 + m.secondaries
+    atlas = next((rid for cores, rid in ATLAS_BY_CORES if cores >= m.cores and _has(book, rid)), None)
+    # Policy for auto: the single-process tier runs MongoDB on one VM, sharded tiers on VMs (as in
+    # costs.md's "Large" bill of materials), a plain replica set on Atlas (costs.md "Medium").
+    managed = mongodb == "managed" or (mongodb == "auto" and not tier.single_instance and shards == 1)
+    if managed and atlas is None:
+        if mongodb == "managed":
+            raise CapplanError(f"no managed MongoDB row in pricing/{book.provider}.yaml with {m.cores} vCPU",
+                               field="mongodb")
+        managed = False
+    if managed:
+        mongo = dict(mongodb_mode="managed", mongodb_row=atlas, mongodb_count=shards)  # one Atlas cluster per shard
     else:
-        atlas = next((rid for cores, rid in ATLAS_BY_CORES if cores >= m.cores and _has(book, rid)), None)
-        if atlas is not None:
-            mongo = dict(mongodb_mode="managed", mongodb_row=atlas, mongodb_count=1)
-        else:
-            row = choose_instance(book, m.cores, m.cores * MONGO_GIB_PER_CORE)
-            mongo = dict(mongodb_mode="self_hosted", mongodb_row=row.id, mongodb_count=1 + m.secondaries,
-                         mongodb_disk_gb=Decimal(str(math.ceil(DB_BASE_DISK_GB + data_gb))))
+        row = choose_instance(book, m.cores, m.cores * MONGO_GIB_PER_CORE)
+        mongo = dict(mongodb_mode="self_hosted", mongodb_row=row.id, mongodb_count=shards * members,
+                     mongodb_disk_gb=Decimal(str(math.ceil(DB_BASE_DISK_GB + data_gb / shards))))
     redis = {}
     if tier.redis.enabled:
         row = book.role("redis_managed")

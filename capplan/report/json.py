@@ -107,8 +107,8 @@ def bill_dict(bill, units=None) -> dict[str, Any]:
         "total_usd": money(bill.total_usd), "infrastructure_usd": money(bill.infrastructure_usd),
         "llm_usd": money(bill.llm_usd), "fixed_usd": money(bill.fixed_usd), "variable_usd": money(bill.variable_usd),
         "lines": [{"component": l.component, "price_row": l.price_row_id, "description": l.description,
-                   "quantity": str(l.quantity.normalize()) if l.quantity == l.quantity.to_integral() else
-                   f"{l.quantity:.6g}", "unit": l.unit, "unit_price_usd": str(l.unit_price_usd),
+                   "quantity": f"{l.quantity.normalize():f}" if l.quantity == l.quantity.to_integral() else
+                   f"{l.quantity:.6f}".rstrip("0"), "unit": l.unit, "unit_price_usd": str(l.unit_price_usd),
                    "monthly_usd": money(l.monthly_usd), "confidence": l.confidence, "observed": l.observed,
                    "variable": l.variable} for l in bill.lines],
         "warnings": list(bill.warnings),
