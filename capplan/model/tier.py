@@ -81,6 +81,7 @@ class Mongo(_Strict):
     secondaries: int = Field(default=0, ge=0)
     read_from_secondaries: bool = False      # readPreference secondaryPreferred for API reads
     pool_per_process: int = Field(ge=1)      # MONGO_MAX_POOL_SIZE (per Node process!)
+    max_connections: int | None = Field(default=None, ge=1)  # per member (e.g. Atlas M30: 3,000)
     speed: float = Field(default=1.0, gt=0)  # service-time divisor relative to the workload's figures
 
 
@@ -150,7 +151,14 @@ class Tier(_Strict):
         if multi > 1 and not self.redis.enabled:
             out.append("redis: LibreChat needs USE_REDIS for more than one API process "
                        "(stream jobs, aborts and rate-limit counters are per process otherwise)")
+        if self.mongo.max_connections is not None and self.mongo_connections() > self.mongo.max_connections:
+            out.append(f"mongo: MONGO_MAX_POOL_SIZE {self.mongo.pool_per_process} is per Node process: "
+                       f"{self.mongo_connections():,} connections per member exceed its {self.mongo.max_connections:,}")
         return out
+
+    def mongo_connections(self) -> int:
+        """Connections the app may open to each MongoDB member: pool x every Node process."""
+        return self.mongo.pool_per_process * sum(s.replicas * s.processes for s in self.services)
 
     def with_overrides(self, **changes) -> "Tier":
         return self.model_validate({**self.model_dump(), **changes})
