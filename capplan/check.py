@@ -75,7 +75,7 @@ def compute(plan, plan_path: Path, today: dt.date, on_progress=None) -> dict[str
             raise CapplanError(f"no {provider} prices for {region!r}: pricing/{provider}.yaml covers {book.region}",
                                field=f"{plan_path}: regions.{provider}")
     tiers = [load_tier(n) for n in bundled_tier_names()] if plan.tier == "auto" else [load_tier(plan.tier)]
-    workload = load_workload(plan.workload_path(plan_path))
+    workload = load_workload(plan.workload_path(plan_path), plan.workload_overrides)
     slo = SLO(p95_s=plan.slo.p95, ttft_p95_s=plan.slo.ttft_p95, max_error_rate=plan.slo.max_error_rate)
     rec = recommend(tiers, workload, plan.users.forecast, list(plan.providers), slo, plan.require_ha,
                     RunSettings(replications=plan.replications, seed=plan.seed), today=today, on_progress=on_progress)

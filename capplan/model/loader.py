@@ -68,9 +68,28 @@ def load_scenario(path: Path) -> Tier | NetworkModel:
     raise CapplanError(f"kind must be 'tier' or 'network', got {kind!r}", field=f"{path}: kind")
 
 
-def load_workload(path: Path | None = None) -> Workload:
+def load_workload(path: Path | None = None, overrides: dict | None = None) -> Workload:
+    """The workload file (default: the bundled LibreChat workload), with ``overrides`` merged in
+    key by key (nested mappings merge, anything else replaces)."""
     path = path or data_dir("scenarios") / "workloads" / f"{DEFAULT_WORKLOAD}.yaml"
-    return _validate(Workload, read_yaml(path), str(path))
+    data = read_yaml(path)
+    source = str(path)
+    if overrides:
+        if not isinstance(data, dict):
+            raise CapplanError("expected a mapping at the top level", field=source)
+        data = _merge(data, overrides)
+        source = f"{path} + workload_overrides"
+    return _validate(Workload, data, source)
+
+
+def _merge(base: dict, changes: dict) -> dict:
+    out = dict(base)
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
 
 
 def bundled_tier_names() -> list[str]:

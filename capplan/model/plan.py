@@ -55,6 +55,7 @@ class Plan(_Strict):
     kind: Literal["plan"] = "plan"
     name: str = "capplan"
     workload: str | None = None                      # a workload YAML, relative to the plan file
+    workload_overrides: dict = Field(default_factory=dict)   # merged into the workload key by key
     users: Users
     providers: list[Literal["aws", "gcp", "azure"]] = Field(min_length=1)
     regions: dict[str, str] = Field(default_factory=dict)   # provider -> region (must match the price book)
@@ -87,6 +88,9 @@ EXAMPLE = """\
 kind: plan
 name: librechat-prod
 # workload: workload.yaml          # optional: your own traffic (default: the bundled LibreChat workload)
+# workload_overrides:              # optional: change a few numbers of it
+#   peak_active_share: 0.3
+#   llm: {output_tokens: {kind: lognormal, mean: 800, cv: 0.8}}
 users:
   now: 1000                        # registered users today
   forecast: 1500                   # the sizing must hold for this many
