@@ -241,7 +241,7 @@ def cost(
 ):
     """The monthly bill of one tier on one provider at USERS users, line by line."""
     from capplan.cost.bill import build_bill, compare_purchase_options, unit_costs
-    from capplan.cost.footprint import build_footprint, demand
+    from capplan.cost.footprint import build_footprint
     from capplan.cost.prices import load_llm_prices, load_price_book
     from capplan.forecast import RunSettings, forecast_tiers
     from capplan.model.loader import load_tier, load_workload

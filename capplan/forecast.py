@@ -105,10 +105,6 @@ def forecast_tiers(tiers: list[Tier], workload: Workload, users: int, settings: 
     return [_summarise(t, workload, users, n, s, r) for t, n, s, r in zip(tiers, nets, screens, results)]
 
 
-def total_replications(tiers: int, settings: RunSettings) -> int:
-    return tiers * settings.replications
-
-
 def _summarise(tier: Tier, workload: Workload, users: int, net: NetworkSpec, scr: Screen, res: SimResult) -> TierForecast:
     reps = res.replications
     util: dict[str, Estimate] = {}

@@ -171,13 +171,11 @@ def build_footprint(tier: Tier, forecast: TierForecast, workload: Workload, book
         queue = dict(queue_row=book.role("queue").id, queue_count=BROKERS.get(book.provider, 3))
     lb = {}
     if tier.proxy.kind != "direct":
-        hours = Decimal(str(3600.0 * workload.traffic.peak_hours_per_month))
         streams_avg = Decimal(d.peak_streams) / Decimal(2)
         new_conn = Decimal(d.messages_per_month) * Decimal(1 + workload.api_reads_per_message) / Decimal(730 * 3600)
         lcu = lb_capacity_units(book.provider, active_connections=streams_avg, new_connections_per_s=new_conn,
                                 processed_gb_per_hour=d.lb_gb / Decimal(730)) * regions
         lb = dict(load_balancers=1, lb_processed_gb=d.lb_gb, lb_capacity_units=lcu)
-        _ = hours
     nat = {}
     if tier.kubernetes or tier.proxy.kind != "direct":
         nat = dict(nat_gateways=zones if tier.kubernetes else 1, nat_processed_gb=d.nat_gb)

@@ -160,9 +160,6 @@ class Tier(_Strict):
         """Connections the app may open to each MongoDB member: pool x every Node process."""
         return self.mongo.pool_per_process * sum(s.replicas * s.processes for s in self.services)
 
-    def with_overrides(self, **changes) -> "Tier":
-        return self.model_validate({**self.model_dump(), **changes})
-
 
 def build_network(tier: Tier, workload: Workload, users: int) -> NetworkSpec:
     """Compile ``tier`` + ``workload`` at ``users`` registered users into a NetworkSpec."""
@@ -332,8 +329,7 @@ class _Builder:
         db = self.db(svc, [(self.reader, self.workload.mongo.api_read)])
         if h1 == 0 and h2 == 0:
             return db
-        # positions are filled in by the caller's offset: emitted as a relative block
-        block: list[Step] = []
+        # a placeholder: _expand() lays it out with absolute route positions
         redis_steps = []
         if h2 > 0:
             st = self.station("redis", 1, instances=self.tier.redis.nodes, kind="cache")

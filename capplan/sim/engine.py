@@ -10,7 +10,7 @@ makes the engine faster than a textbook SimPy loop on the same queue (see bench/
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from heapq import heappush
 
 import numpy as np
@@ -168,8 +168,6 @@ class ReplicationResult:
     run_completed: int = 0
     run_rejected: int = 0
     run_in_flight: int = 0
-    events: int = 0
-    extra: dict = field(default_factory=dict)
 
 
 def run_replication(net: NetworkSpec, seed: np.random.SeedSequence, duration: float, warmup: float) -> ReplicationResult:
@@ -345,7 +343,6 @@ class _Replication:
         self.at(ia(), None, arrive)
 
     def _start_closed(self, cls, route):
-        env = self.env
         think = batch_sampler(cls.think, self._rng()) if cls.think is not None else (lambda: 0.0)
         start_rng = self._rng()
         offsets = start_rng.random(cls.population).tolist()
@@ -436,15 +433,13 @@ class _Replication:
 
     def _next_cycle(self, c):
         cls = c.cls
-        if cls is not None and cls.population > 0:
+        if cls.population > 0:
             self.at(self._think[id(cls)](), c, self._begin)
 
     def _finish(self, c):
         now = self.env._now
         self.run_completed += 1
         cls = c.cls
-        if cls is None:
-            return  # an internal job (stream chunk work): no response time, no user
         if self.recording:
             self.completed += 1
             if cls.metric >= 0:

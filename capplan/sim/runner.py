@@ -6,7 +6,6 @@ whatever the number of workers, so results are identical serial or parallel.
 
 from __future__ import annotations
 
-import math
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -146,11 +145,3 @@ def run_many(jobs: list[tuple[NetworkSpec, float, float, int, int]], workers: in
                 if on_done:
                     on_done()
     return [SimResult(network=j[0].name, replications=r, duration=j[1], warmup=j[2]) for j, r in zip(jobs, out)]
-
-
-def replications_needed(values: list[float], target_relative_half_width: float) -> int:
-    """How many replications the spread in ``values`` suggests for a target relative half-width."""
-    est = estimate(values)
-    if not math.isfinite(est.relative_half_width) or est.relative_half_width <= target_relative_half_width:
-        return len(values)
-    return int(math.ceil(len(values) * (est.relative_half_width / target_relative_half_width) ** 2))
