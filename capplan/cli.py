@@ -391,7 +391,7 @@ def render(
     tier: Annotated[Optional[str], typer.Option(help="Tier to size and render.")] = None,
     provider: Annotated[Optional[str], typer.Option(help="aws, gcp or azure.")] = None,
     users: Annotated[Optional[int], typer.Option(help="Registered users.")] = None,
-    from_file: Annotated[Optional[Path], typer.Option("--from", help="A saved `recommend --json` or `check --format json`.")] = None,
+    from_file: Annotated[Optional[Path], typer.Option("--from", help="A plan file, or a saved `recommend --json` / `check --format json`.")] = None,
     out_dir: Annotated[Optional[Path], typer.Option("--out", help="Directory to write into.")] = None,
     target: Annotated[Optional[str], typer.Option(help="Comma-separated: compose,k8s,istio,cluster,prometheus (default: all).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the files instead of writing them.")] = False,
@@ -415,7 +415,17 @@ def render(
             raise CapplanError(f"unknown target {t!r} (known: {', '.join(TARGETS)})", field="--target")
     if not dry_run and out_dir is None:
         raise CapplanError("say where to write (--out DIR) or use --dry-run", field="--out")
-    if from_file is not None:
+    if from_file is not None and from_file.suffix in (".yaml", ".yml") and _is_plan(from_file):
+        # a plan file: its recommendation (cached like `capplan check`) supplies the sizing
+        from capplan.check import cached_compute, load_plan
+
+        plan = load_plan(from_file)
+        date = _today(today) if today is not None else (plan.today or _today(None))
+        rec, _ = cached_compute(plan, from_file, date, Path(".capplan-cache"))
+        if rec.get("chosen") is None:
+            raise CapplanError("no tier meets the plan's SLO: nothing to render", field=str(from_file))
+        deploy = rec["chosen"]["deploy"]
+    elif from_file is not None:
         deploy = load_deploy(from_file)
     else:
         from capplan.forecast import RunSettings
@@ -447,6 +457,13 @@ def render(
     written = write_files(files, out_dir, force=force)
     for path in written:
         out.print(str(path), highlight=False)
+
+
+def _is_plan(path: Path) -> bool:
+    from capplan.model.loader import read_yaml
+
+    data = read_yaml(path)
+    return isinstance(data, dict) and data.get("kind") == "plan"
 
 
 @app.command()

@@ -61,3 +61,21 @@ def test_render_bad_input_exit_2(tmp_path):
         assert proc.returncode == 2, (args, proc.stderr)
         lines = [l for l in proc.stderr.splitlines() if l.strip()]
         assert len(lines) == 1 and needle in lines[0], (args, proc.stderr)
+
+
+def test_render_from_a_plan_file(tmp_path):
+    from pathlib import Path
+
+    plan = Path(__file__).resolve().parents[1] / "examples" / "plan-pass.yaml"
+    if not plan.is_file():
+        import pytest
+
+        pytest.skip("examples/ not beside the tests")
+    (tmp_path / "capplan.yaml").write_text(plan.read_text())
+    proc = capplan("render", "--from", "capplan.yaml", "--dry-run", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    check = json.loads(capplan("check", "capplan.yaml", "--format", "json", cwd=tmp_path).stdout)
+    assert "cache: hit" in capplan("check", "capplan.yaml", "--format", "json", cwd=tmp_path).stderr
+    replicas = check["chosen"]["deploy"]["services"][0]["replicas"]
+    assert f"replicas: {replicas}" in proc.stdout or f'"replicas": {replicas}' in proc.stdout or \
+        f"replicas: {json.dumps(replicas)}" in proc.stdout
