@@ -64,3 +64,12 @@ def test_bad_cost_input_is_one_line_exit_2(args, needle):
     assert proc.returncode == 2, proc.stderr
     lines = [l for l in proc.stderr.splitlines() if l.strip()]
     assert len(lines) == 1 and needle in lines[0] and "Traceback" not in proc.stderr
+
+
+def test_same_inputs_and_seed_give_identical_recommend_and_cost_json():
+    args = ["recommend", "--users", "900", "--provider", "gcp,azure", "--tier", "tier1", "--tier", "microservices",
+            "--seed", "4", "--json", *FAST]
+    first, second = capplan(*args), capplan(*args)
+    assert first.returncode == 0 and first.stdout == second.stdout
+    cost = ["cost", "--tier", "tier3", "--provider", "aws", "--users", "6000", "--seed", "4", "--json", *FAST]
+    assert capplan(*cost).stdout == capplan(*cost).stdout
