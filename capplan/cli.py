@@ -240,7 +240,8 @@ def cost(
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ):
     """The monthly bill of one tier on one provider at USERS users, line by line."""
-    from capplan.cost.bill import build_bill, compare_purchase_options, unit_costs
+    from capplan.cost.bill import build_bill
+    from capplan.cost.purchase import compare_purchase_options, unit_costs
     from capplan.cost.footprint import build_footprint
     from capplan.cost.prices import load_llm_prices, load_price_book
     from capplan.forecast import RunSettings, forecast_tiers

@@ -321,7 +321,8 @@ class Recommendation:
 def recommend(tiers: list[Tier], workload: Workload, users: int, providers: list[str], slo: SLO,
               require_ha: bool = False, settings: RunSettings = RunSettings(replications=4),
               today=None, on_progress=None) -> Recommendation:
-    from capplan.cost.bill import build_bill, compare_purchase_options
+    from capplan.cost.bill import build_bill
+    from capplan.cost.purchase import compare_purchase_options
     from capplan.cost.footprint import build_footprint
     from capplan.cost.prices import load_llm_prices, load_price_book
 

@@ -16,10 +16,9 @@ from capplan.cost.bill import (
     build_bill,
     cents,
     choose_instance,
-    compare_purchase_options,
     lb_capacity_units,
-    unit_costs,
 )
+from capplan.cost.purchase import compare_purchase_options, unit_costs
 from capplan.cost.prices import PriceRow, load_llm_prices, load_price_book
 from capplan.errors import CapplanError
 

@@ -1,4 +1,5 @@
-"""Cost: price books (``prices``) and bills of materials (``bill``).
+"""Cost: price books (``prices``), bills of materials (``bill``), purchase options and unit costs
+(``purchase``), and the footprint of a sized tier (``footprint``).
 
 Money is ``decimal.Decimal`` throughout, a month is 730 hours, and every price carries its source,
 observed date and confidence. Nothing here prints, exits or reads the clock.
@@ -10,15 +11,12 @@ from capplan.cost.bill import (
     Extra,
     Footprint,
     LineItem,
-    PurchaseOption,
-    UnitCosts,
     build_bill,
     cents,
     choose_instance,
-    compare_purchase_options,
     lb_capacity_units,
-    unit_costs,
 )
+from capplan.cost.purchase import PurchaseOption, UnitCosts, compare_purchase_options, unit_costs
 from capplan.cost.prices import (
     HOURS_PER_MONTH,
     STALE_AFTER_DAYS,
