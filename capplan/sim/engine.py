@@ -9,8 +9,6 @@ makes the engine faster than a textbook SimPy loop on the same queue (see bench/
 
 from __future__ import annotations
 
-from collections import deque
-from dataclasses import dataclass
 from heapq import heappush
 
 import numpy as np
@@ -18,156 +16,14 @@ from simpy import Environment
 from simpy.events import NORMAL
 
 from capplan.model.distributions import batch_sampler, uniform_sampler
+from capplan.sim.result import ReplicationResult
 from capplan.sim.spec import NetworkSpec, Op, Step
+from capplan.sim.stations import Customer, HeapEvent, GroupState, PoolState, RuntimeStep, RuntimeStream, StationState
 from capplan.sim.stats import Histogram
 
 SERVE, DELAY, ACQUIRE, RELEASE, BIND, STREAM, MARK, LIMIT, BRANCH, JUMP = (
     int(Op.SERVE), int(Op.DELAY), int(Op.ACQUIRE), int(Op.RELEASE), int(Op.BIND),
     int(Op.STREAM), int(Op.MARK), int(Op.LIMIT), int(Op.BRANCH), int(Op.JUMP))
-
-
-class _Ev:
-    """The minimum SimPy's ``Environment.step`` needs of an event: callbacks, ``_ok``, ``_value``.
-
-    Scheduling these straight onto the environment's heap (what ``Timeout`` does internally)
-    skips Timeout's constructor and method calls on the hottest path of the engine.
-    """
-
-    __slots__ = ("callbacks", "_value", "_ok")
-
-    def __init__(self, callback, value):
-        self.callbacks = [callback]
-        self._value = value
-        self._ok = True
-
-
-class _Cust:
-    __slots__ = ("cls", "route", "idx", "t0", "inst", "grp", "user", "svc", "st", "si", "held", "tq")
-
-    def __init__(self, cls, route, user):
-        self.cls = cls
-        self.route = route
-        self.idx = 0
-        self.t0 = 0.0
-        self.inst = 0
-        self.grp = None
-        self.user = user
-        self.svc = 0.0
-        self.st = None
-        self.si = 0
-        self.held = None
-        self.tq = 0.0
-
-
-class _Station:
-    __slots__ = ("name", "kind", "servers", "cap", "n", "group", "slow", "busy", "queue", "last",
-                 "area_b", "area_n", "done", "waits", "rejects", "pick", "has_bg", "bg", "area_bg", "stretch")
-
-    def __init__(self, spec, pick):
-        n = spec.instances
-        self.name = spec.name
-        self.kind = spec.kind
-        self.servers = spec.servers
-        self.cap = spec.capacity
-        self.n = n
-        self.group = spec.group
-        self.slow = spec.slowdown
-        self.busy = [0] * n
-        self.queue = [deque() for _ in range(n)]
-        self.last = [0.0] * n
-        self.area_b = [0.0] * n
-        self.area_n = [0.0] * n
-        self.done = [0] * n
-        self.rejects = 0
-        self.waits = Histogram()
-        self.pick = pick
-        # background load (share of the server taken by open streams) and the service stretch it causes
-        self.has_bg = False
-        self.bg = [0.0] * n
-        self.area_bg = [0.0] * n
-        self.stretch = [1.0] * n
-
-
-class _Pool:
-    __slots__ = ("name", "kind", "size", "n", "group", "loss", "held", "queue", "last", "area",
-                 "waits", "rejects", "pick")
-
-    def __init__(self, spec, pick):
-        n = spec.instances
-        self.name = spec.name
-        self.kind = spec.kind
-        self.size = spec.size
-        self.n = n
-        self.group = spec.group
-        self.loss = spec.loss
-        self.held = [0] * n
-        self.queue = [deque() for _ in range(n)]
-        self.last = [0.0] * n
-        self.area = [0.0] * n
-        self.waits = Histogram()
-        self.rejects = 0
-        self.pick = pick
-
-
-class _Group:
-    __slots__ = ("name", "n", "policy", "active", "rr", "streams", "last", "area_streams",
-                 "peak_streams", "mem_base", "mem_per_stream", "mem_limit", "pick")
-
-    def __init__(self, spec):
-        n = spec.replicas
-        self.name = spec.name
-        self.n = n
-        self.policy = spec.policy
-        self.active = [0] * n
-        self.rr = 0
-        self.streams = [0] * n
-        self.last = [0.0] * n
-        self.area_streams = [0.0] * n
-        self.peak_streams = [0] * n
-        self.mem_base = spec.base_memory_mib
-        self.mem_per_stream = spec.memory_per_stream_mib
-        self.mem_limit = spec.memory_limit_mib
-        self.pick = None
-
-
-class _RStep:
-    __slots__ = ("op", "target", "sample", "prob", "branches", "jump", "stream")
-
-
-class _RStream:
-    __slots__ = ("ttft", "tokens", "rate", "metric", "idle", "background")
-
-
-@dataclass
-class ReplicationResult:
-    """Everything one replication measured after warm-up (plus whole-run conservation counters)."""
-
-    measured_time: float
-    metrics: dict[str, Histogram]
-    station_util: dict[str, list[float]]          # busy servers / servers, per instance
-    station_in_system: dict[str, float]           # time-average number at the station (all instances)
-    station_throughput: dict[str, float]          # completions per second (all instances)
-    station_waits: dict[str, Histogram]
-    station_rejects: dict[str, int]
-    pool_util: dict[str, list[float]]
-    pool_waits: dict[str, Histogram]
-    pool_rejects: dict[str, int]
-    group_mean_streams: dict[str, list[float]]
-    group_peak_streams: dict[str, list[int]]
-    group_peak_memory_mib: dict[str, list[float]]
-    group_memory_limit_mib: dict[str, float | None]
-    rejected: dict[str, int]                      # reason -> count in the measured window
-    arrivals: int                                 # requests that arrived in the measured window
-    completed: int
-    streams_total: int
-    streams_over_idle_timeout: int                # whole stream longer than the proxy timeout
-    streams_silent_over_idle_timeout: int         # time to first token alone exceeds it: cut
-    longest_stream_s: float = 0.0                 # the longest stream simulated in the window
-    # whole-run conservation: entered == completed + rejected + in_flight
-    run_entered: int = 0
-    run_completed: int = 0
-    run_rejected: int = 0
-    run_in_flight: int = 0
 
 
 def run_replication(net: NetworkSpec, seed: np.random.SeedSequence, duration: float, warmup: float) -> ReplicationResult:
@@ -183,18 +39,18 @@ class _Replication:
         eid = env._eid
 
         def at(delay, value, callback):
-            heappush(queue, (env._now + delay, NORMAL, next(eid), _Ev(callback, value)))
+            heappush(queue, (env._now + delay, NORMAL, next(eid), HeapEvent(callback, value)))
 
         self.at = at
         # One independent stream per consumer, in a fixed order: samplers of steps, arrivals,
         # think times, routing choices. Adding a step elsewhere never shifts these streams.
         self._seeds = iter(seed.spawn(4096))
         self.recording = False
-        self.groups = [_Group(g) for g in net.groups]
+        self.groups = [GroupState(g) for g in net.groups]
         for g in self.groups:
             g.pick = self._make_group_picker(g)
-        self.stations = [_Station(s, self._instance_picker(s.instances, s.group)) for s in net.stations]
-        self.pools = [_Pool(p, self._instance_picker(p.instances, p.group)) for p in net.pools]
+        self.stations = [StationState(s, self._instance_picker(s.instances, s.group)) for s in net.stations]
+        self.pools = [PoolState(p, self._instance_picker(p.instances, p.group)) for p in net.pools]
         self.metrics = [Histogram() for _ in net.metrics]
         self.limits = [(l.limit, l.window_s, l.users_per_key, [-1] * l.keys, [0] * l.keys) for l in net.limits]
         self.rejected: dict[str, int] = {}
@@ -231,7 +87,7 @@ class _Replication:
 
         return stream().__next__
 
-    def _make_group_picker(self, g: _Group):
+    def _make_group_picker(self, g: GroupState):
         if g.policy == "random":
             rng = self._rng()
             n = g.n
@@ -266,10 +122,10 @@ class _Replication:
 
         return round_robin
 
-    def _compile_route(self, steps: list[Step]) -> list[_RStep]:
+    def _compile_route(self, steps: list[Step]) -> list[RuntimeStep]:
         out = []
         for step in steps:
-            r = _RStep()
+            r = RuntimeStep()
             r.op = int(step.op)
             r.prob = step.prob
             r.branches = step.branches
@@ -286,7 +142,7 @@ class _Replication:
                 r.target = step.target
             if step.stream is not None:
                 s = step.stream
-                rs = _RStream()
+                rs = RuntimeStream()
                 rs.ttft = batch_sampler(s.ttft, self._rng())
                 rs.tokens = batch_sampler(s.tokens, self._rng())
                 rs.rate = batch_sampler(s.token_rate, self._rng())
@@ -332,7 +188,7 @@ class _Replication:
         advance = self.advance
 
         def arrive(event):
-            c = _Cust(cls, route, next_user())
+            c = Customer(cls, route, next_user())
             c.t0 = env._now
             self.run_entered += 1
             if self.recording:
@@ -347,7 +203,7 @@ class _Replication:
         start_rng = self._rng()
         offsets = start_rng.random(cls.population).tolist()
         for user in range(cls.population):
-            c = _Cust(cls, route, user)
+            c = Customer(cls, route, user)
             # Start each user part-way through a think time, near the stationary state.
             self.at(think() * offsets[user], c, self._begin)
         self._think = getattr(self, "_think", {})
@@ -677,7 +533,7 @@ class _Replication:
         count = 0
         begin = self._begin
         for _, _, _, ev in self.env._queue:
-            if isinstance(getattr(ev, "_value", None), _Cust) and ev.callbacks and ev.callbacks[0] != begin:
+            if isinstance(getattr(ev, "_value", None), Customer) and ev.callbacks and ev.callbacks[0] != begin:
                 count += 1
         for st in self.stations:
             count += sum(len(q) for q in st.queue)

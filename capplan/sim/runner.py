@@ -14,7 +14,8 @@ from typing import Callable
 
 import numpy as np
 
-from capplan.sim.engine import ReplicationResult, run_replication
+from capplan.sim.engine import run_replication
+from capplan.sim.result import ReplicationResult
 from capplan.sim.spec import NetworkSpec
 from capplan.sim.stats import Estimate, estimate
 
