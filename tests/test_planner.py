@@ -12,19 +12,13 @@ from capplan.cost.footprint import app_requests, build_footprint, demand
 from capplan.cost.prices import load_llm_prices, load_price_book
 from capplan.forecast import RunSettings, forecast_tiers
 from capplan.model.loader import bundled_tier_names, load_tier, load_workload
-from capplan.model.tier import Tier
 from capplan.planner import SLO, apply_sizing, initial_sizing, recommend, seed_band, size_tiers
+from edits import with_replicas
 
 WORKLOAD = load_workload()
 QUICK = RunSettings(duration=150.0, warmup=40.0, replications=3, seed=9, workers=2)
 TODAY = dt.date(2026, 11, 27)
 LLM = load_llm_prices()
-
-
-def with_replicas(tier: Tier, replicas: int) -> Tier:
-    data = tier.model_dump()
-    data["services"][0]["replicas"] = replicas
-    return Tier.model_validate(data)
 
 
 @pytest.fixture(scope="module")

@@ -5,35 +5,13 @@ import pytest
 
 from capplan.forecast import RunSettings, forecast_tiers
 from capplan.model.loader import load_tier, load_workload
-from capplan.model.tier import Tier, build_network
-from capplan.model.workload import Workload
+from capplan.model.tier import build_network
 from capplan.sim.runner import simulate
 from capplan.sim.stats import estimate
+from edits import tier_with, workload_with
 
 WORKLOAD = load_workload()
 SETTINGS = RunSettings(duration=300.0, warmup=60.0, replications=4, seed=3, workers=2)
-
-
-def tier_with(name: str, **changes) -> Tier:
-    data = load_tier(name).model_dump()
-    for path, value in changes.items():
-        node = data
-        keys = path.split("__")
-        for key in keys[:-1]:
-            node = node[int(key)] if isinstance(node, list) else node[key]
-        node[keys[-1]] = value
-    return Tier.model_validate(data)
-
-
-def workload_with(**changes) -> Workload:
-    data = WORKLOAD.model_dump()
-    for path, value in changes.items():
-        node = data
-        keys = path.split("__")
-        for key in keys[:-1]:
-            node = node[key]
-        node[keys[-1]] = value
-    return Workload.model_validate(data)
 
 
 def test_stream_background_load_matches_littles_law():
