@@ -19,6 +19,7 @@ import time
 import numpy as np
 import simpy
 
+from capplan.sim.build import compile_network
 from capplan.data import data_dir
 from capplan.model.loader import load_scenario
 from capplan.sim.engine import run_replication
@@ -54,7 +55,7 @@ def bare_simpy(customers: int, warm: int, seed: int) -> tuple[float, float]:
 
 def capplan_engine(customers: int, warm: int, seed: int) -> tuple[float, float]:
     model = load_scenario(data_dir("scenarios") / "textbook" / "mm8.yaml")
-    net = model.compile()
+    net = compile_network(model)
     warmup = warm / LAM
     duration = customers / LAM
     start = time.perf_counter()

@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Callable
 
+from capplan.sim.build import compile_network
 from capplan import analytic
 from capplan.model.network import NetworkModel
 from capplan.sim.runner import SimResult, simulate
@@ -180,6 +181,6 @@ def run_case(case: Case, customers: int, replications: int, seed: int = 1, worke
     """Simulate ``case`` with about ``customers`` arrivals per replication (10% more as warm-up)."""
     model = NetworkModel.model_validate(case.network)
     duration = customers / case.arrivals_per_s
-    result = simulate(model.compile(), duration=duration, warmup=0.1 * duration, replications=replications,
+    result = simulate(compile_network(model), duration=duration, warmup=0.1 * duration, replications=replications,
                       seed=seed, workers=workers)
     return [Row(case.name, m.label, m.kind, m.exact, m.measure(result), m.note) for m in case.metrics]

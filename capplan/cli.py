@@ -159,9 +159,10 @@ def _simulate_network(model, settings, json_out: bool):
 
     from capplan.report import json as jsonr
     from capplan.report.table import seconds
+    from capplan.sim.build import compile_network
     from capplan.sim.runner import simulate as run
 
-    net = model.compile()
+    net = compile_network(model)
     duration = settings.duration if settings.duration is not None else model.duration
     warmup = settings.warmup if settings.warmup is not None else model.warmup
     progress = _LazyProgress(settings.replications, "simulating", enabled=True)

@@ -9,7 +9,8 @@ from typing import Callable
 import numpy as np
 
 from capplan.errors import CapplanError
-from capplan.model.tier import Tier, build_network
+from capplan.model.tier import Tier
+from capplan.sim.build import build_network
 from capplan.model.workload import Workload
 from capplan.screen import Screen, screen
 from capplan.sim.runner import MetricSummary, SimResult, run_many
@@ -164,7 +165,7 @@ def _summarise(tier: Tier, workload: Workload, users: int, net: NetworkSpec, scr
 
 def _stream_p99(workload: Workload) -> float:
     """p99 of one stream's length (ttft + tokens / rate) by Monte Carlo with a fixed seed."""
-    from capplan.model.distributions import batch_sampler
+    from capplan.sim.sampling import batch_sampler
 
     rng = np.random.default_rng(12345)
     n = 20000

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field, replace
 
 from capplan.errors import CapplanError
 from capplan.forecast import RunSettings, TierForecast, forecast_tiers
-from capplan.model.tier import Tier, build_network
+from capplan.model.tier import Tier
+from capplan.sim.build import build_network
 from capplan.model.workload import Workload
 from capplan.screen import screen
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from capplan.model.distributions import Dist, DistSum, batch_sampler
+from capplan.model.distributions import Dist
+from capplan.sim.sampling import DistSum, batch_sampler
 from capplan.model.loader import load_tier, load_workload
 from capplan.model.tier import Tier
 from capplan.units import parse_duration, parse_fraction, parse_memory_mib
@@ -86,3 +87,20 @@ def test_each_request_kind_needs_one_service():
     with pytest.raises(ValidationError) as err:
         Tier.model_validate(data)
     assert "stream" in str(err.value)
+
+
+def test_model_package_never_imports_the_simulator():
+    """Imports point one way: capplan.sim compiles and runs the model; the model describes only."""
+    import ast
+    from pathlib import Path
+
+    import capplan.model
+
+    for path in Path(capplan.model.__file__).parent.glob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            for name in names:
+                assert not name.startswith(("capplan.sim", "capplan.screen", "capplan.forecast")), \
+                    f"{path.name} imports {name}"

@@ -5,7 +5,7 @@ import pytest
 
 from capplan.forecast import RunSettings, forecast_tiers
 from capplan.model.loader import load_tier, load_workload
-from capplan.model.tier import build_network
+from capplan.sim.build import build_network
 from capplan.sim.runner import simulate
 from capplan.sim.stats import estimate
 from edits import tier_with, workload_with

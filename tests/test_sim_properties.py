@@ -8,7 +8,7 @@ from capplan.errors import CapplanError
 from capplan.forecast import RunSettings, forecast_tiers
 from capplan.model.loader import _validate, load_tier, load_workload
 from capplan.model.network import NetworkModel
-from capplan.model.tier import build_network
+from capplan.sim.build import build_network, compile_network
 from capplan.screen import screen
 from capplan.sim.engine import run_replication
 from capplan.sim.stats import GROWTH, LOWEST, Histogram
@@ -109,7 +109,7 @@ def test_any_scenario_runs_or_fails_cleanly(doc, seed):
     except CapplanError as exc:
         assert "\n" not in str(exc)
         return
-    rep = run_replication(model.compile(), np.random.SeedSequence(seed), model.duration, model.warmup)
+    rep = run_replication(compile_network(model), np.random.SeedSequence(seed), model.duration, model.warmup)
     assert rep.run_entered == rep.run_completed + rep.run_rejected + rep.run_in_flight
     for utils in rep.station_util.values():
         assert all(0.0 <= u <= 1.0 + 1e-9 for u in utils)

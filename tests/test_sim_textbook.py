@@ -4,6 +4,7 @@ mean something (half-width <= 5% of the estimate). The long version is bench/acc
 
 import pytest
 
+from capplan.sim.build import compile_network
 from capplan.accuracy import cases, run_case
 from capplan.sim.runner import simulate
 
@@ -31,7 +32,7 @@ def test_littles_law_per_station(textbook):
     """L = lambda W on every replication: time-average number at the station equals throughput x
     mean time there (wait + service), up to customers straddling the window's edges."""
     model = textbook("mm8")
-    r = simulate(model.compile(), duration=5000, warmup=500, replications=3, seed=1, workers=2)
+    r = simulate(compile_network(model), duration=5000, warmup=500, replications=3, seed=1, workers=2)
     for rep in r.replications:
         w = rep.metrics["response:job"].mean
         lam = rep.station_throughput["server"]
@@ -42,7 +43,7 @@ def test_littles_law_per_station(textbook):
 def test_conservation_arrivals_completed_rejected_in_flight(textbook):
     for name in ("mmck", "closed-mva", "mm1"):
         model = textbook(name)
-        r = simulate(model.compile(), duration=2000, warmup=model.warmup, replications=2, seed=1, workers=2)
+        r = simulate(compile_network(model), duration=2000, warmup=model.warmup, replications=2, seed=1, workers=2)
         for rep in r.replications:
             assert rep.run_entered == rep.run_completed + rep.run_rejected + rep.run_in_flight
             assert rep.run_entered > 1000

@@ -20,7 +20,6 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from capplan.model.distributions import Dist, Seconds
-from capplan.sim.spec import ClassSpec, NetworkSpec, Op, PoolSpec, StationSpec, Step
 
 
 class _Strict(BaseModel):
@@ -113,29 +112,3 @@ class NetworkModel(_Strict):
                     if ref is not None and ref not in pools:
                         raise ValueError(f"{where}: no pool named {ref!r} (have {pools})")
         return self
-
-    def compile(self) -> NetworkSpec:
-        stations = [StationSpec(name=s.name, servers=s.servers, capacity=s.capacity, instances=s.instances)
-                    for s in self.stations]
-        pools = [PoolSpec(name=p.name, size=p.size, loss=p.loss) for p in self.pools]
-        spec = NetworkSpec(name=self.name, stations=stations, classes=[], pools=pools)
-        s_index = {s.name: i for i, s in enumerate(self.stations)}
-        p_index = {p.name: i for i, p in enumerate(self.pools)}
-        for cls in self.classes:
-            route: list[Step] = []
-            for step in cls.route:
-                if step.station is not None:
-                    route.append(Step(Op.SERVE, s_index[step.station], step.service, step.probability))
-                elif step.delay is not None:
-                    route.append(Step(Op.DELAY, dist=step.delay, prob=step.probability))
-                elif step.acquire is not None:
-                    route.append(Step(Op.ACQUIRE, p_index[step.acquire], prob=step.probability))
-                elif step.release is not None:
-                    route.append(Step(Op.RELEASE, p_index[step.release], prob=step.probability))
-                else:
-                    route.append(Step(Op.MARK, spec.metric_index(step.mark), prob=step.probability))
-            spec.classes.append(ClassSpec(
-                name=cls.name, route=route, interarrival=cls.interarrival,
-                population=cls.population or 0, think=cls.think,
-                metric=spec.metric_index(f"response:{cls.name}")))
-        return spec

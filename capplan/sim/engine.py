@@ -15,7 +15,7 @@ import numpy as np
 from simpy import Environment
 from simpy.events import NORMAL
 
-from capplan.model.distributions import batch_sampler, uniform_sampler
+from capplan.sim.sampling import batch_sampler, uniform_sampler
 from capplan.sim.result import ReplicationResult
 from capplan.sim.spec import NetworkSpec, Op, Step
 from capplan.sim.stations import Customer, HeapEvent, GroupState, PoolState, RuntimeStep, RuntimeStream, StationState

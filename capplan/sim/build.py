@@ -1,0 +1,318 @@
+"""Compile the model's descriptions into the engine's NetworkSpec.
+
+``build_network`` turns a LibreChat tier + workload + registered users into stations, pools,
+replica groups, rate limits and request classes with their routes; ``compile_network`` does the
+same for a textbook network. The model package describes; this module (and the rest of
+capplan.sim) compiles and runs: imports point from sim to model, never back.
+"""
+
+from __future__ import annotations
+
+from capplan.errors import CapplanError
+from capplan.model.distributions import Dist, deterministic
+from capplan.model.network import NetworkModel
+from capplan.model.tier import Service, Tier
+from capplan.model.workload import Workload
+from capplan.sim.sampling import DistSum
+from capplan.sim.spec import ClassSpec, GroupSpec, LimitSpec, NetworkSpec, Op, PoolSpec, StationSpec, Step, StreamSpec
+
+
+def build_network(tier: Tier, workload: Workload, users: int) -> NetworkSpec:
+    """Compile ``tier`` + ``workload`` at ``users`` registered users into a NetworkSpec."""
+    if users <= 0:
+        raise CapplanError("must be a positive number of registered users", field="users")
+    region_users = max(1, round(users * tier.regions.busiest_share))
+    active = workload.active_users(region_users)
+    net = NetworkSpec(name=tier.name, stations=[], classes=[])
+    net.notes["active_users"] = str(active)
+    net.notes["region_users"] = str(region_users)
+    b = _Builder(net, tier, workload)
+
+    api = net.metric_index("api_latency")
+    ttft = net.metric_index("ttft")
+
+    # -- message turn (closed population) ---------------------------------------------------------
+    route: list[Step] = []
+    limits = b.limits(active)
+    route += [Step(Op.LIMIT, i) for i in limits["message"]]
+    route += b.enter_proxy()
+    msg_svc = tier.service_for("message")
+    route += b.auth_check(msg_svc)
+    route += b.bind(msg_svc)
+    # One synchronous event-loop turn: request handling and token counting back to back.
+    route.append(b.cpu(msg_svc, DistSum([workload.cpu.message, workload.cpu.token_count])))
+    route += b.redis_ops()
+    # History read then the user message write, on the primary with one pooled connection.
+    route += b.db(msg_svc, [(b.primary, DistSum([workload.mongo.history_read, workload.mongo.write]))])
+    route.append(Step(Op.MARK, api))  # the POST returns the stream id here
+    if tier.queue is not None:
+        route.append(Step(Op.ACQUIRE, b.pool("queue.workers", tier.queue.workers, kind="queue")))
+    route += b.provider_enter()
+    agent = tier.service_for("agent")
+    stream_svc = tier.service_for("stream")
+    if agent is not None and agent.name != stream_svc.name:
+        route += b.bind(agent)
+        route.append(b.cpu(agent, workload.cpu.message))
+    if stream_svc.name != msg_svc.name or (agent is not None and agent.name != stream_svc.name):
+        route += b.bind(stream_svc)
+    route.append(Step(Op.STREAM, stream=b.stream_spec(stream_svc, ttft)))
+    route += b.provider_leave()
+    if tier.queue is not None:
+        route.append(Step(Op.RELEASE, b.pool("queue.workers", tier.queue.workers, kind="queue")))
+    if stream_svc.name != msg_svc.name:
+        route += b.bind(msg_svc)
+    route.append(b.cpu(msg_svc, workload.cpu.token_count))
+    extra_writes = max(workload.mongo.writes_per_turn - 1.0, 0.0) + workload.mongo.search_sync_writes
+    if extra_writes > 0:
+        route += b.db(msg_svc, [(b.primary, workload.mongo.write.scaled(extra_writes))])
+    route += b.leave_proxy()
+    # title generation for new conversations: one extra non-streamed LLM call
+    title_svc = tier.service_for("title") or msg_svc
+    title_block = [*b.provider_enter(), Step(Op.DELAY, dist=workload.llm.title_call), *b.provider_leave(),
+                   *b.bind(title_svc), b.cpu(title_svc, workload.cpu.title),
+                   *b.db(title_svc, [(b.primary, workload.mongo.write)])]
+    p_new = workload.new_conversation_share
+    if p_new > 0:
+        start = len(route) + 1
+        end = start + len(title_block)
+        route.append(Step(Op.BRANCH, branches=((p_new, start), (1.0, end))))
+        route += title_block
+    net.classes.append(ClassSpec(name="message", route=route, population=active, think=workload.think_time,
+                                 users=active, metric=net.metric_index("response:message")))
+
+    # -- API reads and JWT refreshes (Poisson, in proportion to active users) --------------------
+    turn = workload.think_time.mean + workload.mean_stream_seconds() + 1.0
+    read_rate = active * workload.api_reads_per_message / turn
+    if read_rate > 0:
+        svc = tier.service_for("api_read")
+        r: list[Step] = [Step(Op.LIMIT, i) for i in limits["api"]]
+        r += b.enter_proxy() + b.auth_check(svc) + b.bind(svc) + [b.cpu(svc, workload.cpu.api_read)]
+        r += b.redis_ops()
+        r += b.cached_read(svc)
+        r += b.leave_proxy()
+        r.append(Step(Op.MARK, api))
+        net.classes.append(ClassSpec(name="api_read", route=_expand(r), interarrival=Dist(kind="exponential", mean=1.0 / read_rate),
+                                     users=active, metric=net.metric_index("response:api_read")))
+    refresh_rate = active / workload.refresh_interval
+    svc = tier.service_for("refresh")
+    r = [Step(Op.LIMIT, i) for i in limits["api"]]
+    r += b.enter_proxy() + b.bind(svc) + [b.cpu(svc, workload.cpu.refresh)]
+    if tier.redis.enabled:
+        r += b.redis_ops()
+    else:
+        r += b.db(svc, [(b.reader, workload.mongo.api_read)])
+    r += b.leave_proxy()
+    r.append(Step(Op.MARK, api))
+    net.classes.append(ClassSpec(name="refresh", route=r, interarrival=Dist(kind="exponential", mean=1.0 / refresh_rate),
+                                 users=active, metric=net.metric_index("response:refresh")))
+    return net
+
+
+class _Builder:
+    """Creates stations, pools, groups and limits on first use and emits route steps."""
+
+    def __init__(self, net: NetworkSpec, tier: Tier, workload: Workload):
+        self.net = net
+        self.tier = tier
+        self.workload = workload
+        self._stations: dict[str, int] = {}
+        self._pools: dict[str, int] = {}
+        self._groups: dict[str, int] = {}
+        mongo = tier.mongo
+        self.primary = self.station("mongo.primary", mongo.cores, instances=mongo.shards, kind="database")
+        if mongo.read_from_secondaries and mongo.secondaries > 0:
+            self.reader = self.station("mongo.secondary", mongo.cores * mongo.secondaries, instances=mongo.shards,
+                                       kind="database")
+        else:
+            self.reader = self.primary
+        self.proxy = self.station("proxy", tier.proxy.workers, kind="proxy")
+
+    def station(self, name, servers, instances=1, group=-1, slowdown=1.0, kind="queue") -> int:
+        if name not in self._stations:
+            self.net.stations.append(StationSpec(name=name, servers=servers, instances=instances, group=group,
+                                                 slowdown=slowdown, kind=kind))
+            self._stations[name] = len(self.net.stations) - 1
+        return self._stations[name]
+
+    def pool(self, name, size, instances=1, group=-1, loss=False, kind="pool") -> int:
+        if name not in self._pools:
+            self.net.pools.append(PoolSpec(name=name, size=size, instances=instances, group=group, loss=loss, kind=kind))
+            self._pools[name] = len(self.net.pools) - 1
+        return self._pools[name]
+
+    def group(self, svc: Service) -> int:
+        if svc.name not in self._groups:
+            per_process_memory = svc.memory / svc.processes
+            self.net.groups.append(GroupSpec(
+                name=svc.name, replicas=svc.replicas * svc.processes, policy=self.tier.proxy.balance,
+                memory_limit_mib=per_process_memory, base_memory_mib=svc.base_memory,
+                memory_per_stream_mib=self.workload.stream_memory_mib))
+            self._groups[svc.name] = len(self.net.groups) - 1
+        return self._groups[svc.name]
+
+    def bind(self, svc: Service) -> list[Step]:
+        return [Step(Op.BIND, self.group(svc))]
+
+    def cpu(self, svc: Service, dist: Dist) -> Step:
+        g = self.group(svc)
+        # A Node process is one thread: it uses at most one core, and less when the replica's CPU
+        # limit gives each process under a core (CFS throttling stretches its work).
+        slowdown = max(1.0, svc.processes / svc.cpu)
+        st = self.station(f"{svc.name}.cpu", 1, instances=svc.replicas * svc.processes, group=g,
+                          slowdown=slowdown, kind="cpu")
+        return Step(Op.SERVE, st, dist.scaled(svc.cpu_factor))
+
+    def db(self, svc: Service, ops: list[tuple[int, Dist]]) -> list[Step]:
+        g = self.group(svc)
+        pool = self.pool(f"{svc.name}.db_pool", self.tier.mongo.pool_per_process,
+                         instances=svc.replicas * svc.processes, group=g, kind="db_pool")
+        speed = self.tier.mongo.speed
+        return [Step(Op.ACQUIRE, pool), *[Step(Op.SERVE, st, d.scaled(1.0 / speed)) for st, d in ops],
+                Step(Op.RELEASE, pool)]
+
+    def redis_ops(self) -> list[Step]:
+        caches = self.workload.caches
+        if not self.tier.redis.enabled or caches.redis_ops_per_request <= 0:
+            return []
+        st = self.station("redis", 1, instances=self.tier.redis.nodes, kind="cache")
+        return [Step(Op.SERVE, st, caches.redis_op.scaled(caches.redis_ops_per_request))]
+
+    def cached_read(self, svc: Service) -> list[Step]:
+        """In-process cache, then Redis (if the tier has it), then MongoDB."""
+        caches = self.workload.caches
+        h1 = caches.in_process_hit
+        h2 = caches.redis_hit if self.tier.redis.enabled else 0.0
+        db = self.db(svc, [(self.reader, self.workload.mongo.api_read)])
+        if h1 == 0 and h2 == 0:
+            return db
+        # a placeholder: _expand() lays it out with absolute route positions
+        redis_steps = []
+        if h2 > 0:
+            st = self.station("redis", 1, instances=self.tier.redis.nodes, kind="cache")
+            redis_steps = [Step(Op.SERVE, st, caches.redis_op)]
+        return [_RelativeBranch(h1, (1 - h1) * h2, redis_steps, db)]
+
+    def enter_proxy(self) -> list[Step]:
+        conns = self.pool("proxy.connections", self.tier.proxy.max_connections, loss=True, kind="connections")
+        steps = [Step(Op.ACQUIRE, conns)]
+        if self.tier.proxy.cpu_per_request.mean > 0:  # "direct" (no proxy hop) does no work here
+            steps.append(Step(Op.SERVE, self.proxy, self.tier.proxy.cpu_per_request))
+        return steps
+
+    def leave_proxy(self) -> list[Step]:
+        return [Step(Op.RELEASE, self._pools["proxy.connections"])]
+
+    def auth_check(self, next_svc: Service) -> list[Step]:
+        """A separate auth service checks the token first (microservices); a monolith does it inline."""
+        auth = self.tier.service_for("auth")
+        if auth is None or auth.name == next_svc.name:
+            return []
+        return [*self.bind(auth), self.cpu(auth, self.workload.cpu.refresh)]
+
+    def provider_enter(self) -> list[Step]:
+        out = []
+        llm = self.tier.llm_provider
+        if llm.concurrency is not None:
+            out.append(Step(Op.ACQUIRE, self.pool("llm.concurrency", llm.concurrency, kind="provider")))
+        if llm.rpm is not None:
+            st = self.station("llm.rpm", 1, kind="provider")
+            out.append(Step(Op.SERVE, st, deterministic(60.0 / llm.rpm)))
+        return out
+
+    def provider_leave(self) -> list[Step]:
+        if self.tier.llm_provider.concurrency is None:
+            return []
+        return [Step(Op.RELEASE, self._pools["llm.concurrency"])]
+
+    def limits(self, active: int) -> dict[str, list[int]]:
+        rl = self.workload.rate_limits
+        out = {"message": [], "api": []}
+
+        def add(name, limit, keys, per_key):
+            self.net.limits.append(LimitSpec(name=name, limit=limit, window_s=60.0, keys=keys, users_per_key=per_key))
+            return len(self.net.limits) - 1
+
+        if rl.per_user_requests_per_min:
+            i = add("per-user requests", rl.per_user_requests_per_min, active, 1)
+            out["message"].append(i)
+            out["api"].append(i)
+        if rl.per_user_ai_per_min:
+            out["message"].append(add("per-user AI requests", rl.per_user_ai_per_min, active, 1))
+        if rl.per_ip_messages_per_min:
+            per_ip = min(rl.users_per_ip, active)
+            keys = (active + per_ip - 1) // per_ip
+            out["message"].append(add("per-IP messages", rl.per_ip_messages_per_min, keys, per_ip))
+        return out
+
+    def stream_spec(self, svc: Service, ttft_metric: int) -> StreamSpec:
+        w = self.workload
+        cpu_step = self.cpu(svc, w.cpu.message)  # creates (or finds) the service's CPU station
+        slowdown = self.net.stations[cpu_step.target].slowdown
+        # Per open stream: deltas/s x CPU per delta of the stream's Node process ...
+        background = [(cpu_step.target, w.cpu.deltas_per_second * w.cpu.stream_delta * svc.cpu_factor * slowdown, True)]
+        if self.tier.redis.enabled and self.tier.redis.streams and w.caches.redis_commands_per_delta > 0:
+            # ... and Redis Streams fan-out: deltas/s x commands per delta x time per command.
+            st = self.station("redis", 1, instances=self.tier.redis.nodes, kind="cache")
+            background.append((st, w.cpu.deltas_per_second * w.caches.redis_commands_per_delta * w.caches.redis_op.mean,
+                               False))
+        return StreamSpec(ttft=w.llm.time_to_first_token, tokens=w.llm.output_tokens, token_rate=w.llm.token_rate,
+                          ttft_metric=ttft_metric, idle_timeout_s=self.tier.idle_timeout_s, background=background)
+
+
+class _RelativeBranch:
+    """Placeholder expanded by :func:`_expand` into BRANCH/JUMP steps with absolute positions."""
+
+    def __init__(self, p_skip: float, p_redis: float, redis_steps: list[Step], db_steps: list[Step]):
+        self.p_skip = p_skip
+        self.p_redis = p_redis
+        self.redis_steps = redis_steps
+        self.db_steps = db_steps
+
+
+def _expand(route: list) -> list[Step]:
+    """Lay out cache branches: [BRANCH] [redis steps, JUMP end] [db steps] end."""
+    out: list[Step] = []
+    for step in route:
+        if not isinstance(step, _RelativeBranch):
+            out.append(step)
+            continue
+        i_redis = len(out) + 1
+        i_db = i_redis + (len(step.redis_steps) + 1 if step.redis_steps else 0)
+        end = i_db + len(step.db_steps)
+        branches = [(step.p_skip, end)]
+        if step.redis_steps:
+            branches.append((step.p_skip + step.p_redis, i_redis))
+        branches.append((1.0, i_db))
+        out.append(Step(Op.BRANCH, branches=tuple(branches)))
+        if step.redis_steps:
+            out += [*step.redis_steps, Step(Op.JUMP, jump=end)]
+        out += step.db_steps
+    return out
+
+
+def compile_network(model: NetworkModel) -> NetworkSpec:
+    """A textbook network (``kind: network``) as the engine's NetworkSpec."""
+    stations = [StationSpec(name=s.name, servers=s.servers, capacity=s.capacity, instances=s.instances)
+                for s in model.stations]
+    pools = [PoolSpec(name=p.name, size=p.size, loss=p.loss) for p in model.pools]
+    spec = NetworkSpec(name=model.name, stations=stations, classes=[], pools=pools)
+    s_index = {s.name: i for i, s in enumerate(model.stations)}
+    p_index = {p.name: i for i, p in enumerate(model.pools)}
+    for cls in model.classes:
+        route: list[Step] = []
+        for step in cls.route:
+            if step.station is not None:
+                route.append(Step(Op.SERVE, s_index[step.station], step.service, step.probability))
+            elif step.delay is not None:
+                route.append(Step(Op.DELAY, dist=step.delay, prob=step.probability))
+            elif step.acquire is not None:
+                route.append(Step(Op.ACQUIRE, p_index[step.acquire], prob=step.probability))
+            elif step.release is not None:
+                route.append(Step(Op.RELEASE, p_index[step.release], prob=step.probability))
+            else:
+                route.append(Step(Op.MARK, spec.metric_index(step.mark), prob=step.probability))
+        spec.classes.append(ClassSpec(
+            name=cls.name, route=route, interarrival=cls.interarrival,
+            population=cls.population or 0, think=cls.think,
+            metric=spec.metric_index(f"response:{cls.name}")))
+    return spec
