@@ -180,9 +180,10 @@ def verdict(plan, rec: dict[str, Any], baseline: dict[str, Any] | None = None,
                                "delta_s": None if base is None else round(value - base, 6)})
             if margin < 0:
                 reasons.append(f"SLO: {metric} up to {high:.3g} s > {target:g} s")
-        doc["slo"].append({"metric": "rejected share", "target_s": plan.slo.max_error_rate,
-                           "forecast_s": figures["reject_share"], "ci95_high_s": figures["reject_share"],
-                           "margin_s": round(plan.slo.max_error_rate - (figures["reject_share"] or 0.0), 6),
+        failed = figures.get("failed_share", figures["reject_share"]) or 0.0
+        doc["slo"].append({"metric": "failed share", "target_s": plan.slo.max_error_rate,
+                           "forecast_s": failed, "ci95_high_s": failed,
+                           "margin_s": round(plan.slo.max_error_rate - failed, 6),
                            "baseline_s": None, "delta_s": None})
         doc["warnings"] = list(chosen["bill"]["warnings"])
     passed = not reasons

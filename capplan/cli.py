@@ -83,23 +83,35 @@ def _seconds(value: Optional[str], field: str) -> Optional[float]:
 
 @app.command()
 def tiers():
-    """List the architectures with the seed document's claimed user range."""
+    """List the architectures with the seed document's claimed user range (and the bundled variants)."""
     from rich.table import Table
 
     from capplan.model.loader import bundled_tier_names, load_tier
+    from capplan.model.tier import QUEUE_NOTE
+    from capplan.model.timeouts import path_timers
     from capplan.report.table import claimed
 
-    table = Table(title="Architectures (scenarios/)", title_justify="left")
-    for col in ("tier", "title", "seed's claimed users", "replicas x processes", "proxy", "redis", "queue", "mongo"):
+    table = Table(title="Architectures (scenarios/; variants after the line)", title_justify="left")
+    for col in ("tier", "title", "seed's claimed users", "replicas x processes", "proxy (stream timers)", "redis",
+                "queue / event bus", "mongo"):
         table.add_column(col)
-    for name in bundled_tier_names():
+    main = bundled_tier_names()
+    for name in bundled_tier_names(variants=True):
         t = load_tier(name)
+        if name not in main and name == bundled_tier_names(variants=True)[len(main)]:
+            table.add_section()
         svc = ", ".join(f"{s.name} {s.replicas}x{s.processes}" for s in t.services)
         mongo = f"{t.mongo.shards} shard(s), {1 + t.mongo.secondaries} node(s)"
+        timers = ", ".join(f"{p.kind} {p.timer} {p.seconds:g} s" for p in path_timers(t)) or "none"
+        queue = "-"
+        if t.queue_enabled:
+            queue = f"bull x{t.queue.workers} (needs a code change)"
+        elif t.event_bus is not None:
+            queue = f"{t.event_bus.kind} event bus"
         table.add_row(t.name, t.title, claimed(t.claimed_users.min, t.claimed_users.max), svc,
-                      f"{t.proxy.kind} ({t.idle_timeout_s:.0f} s)", "yes" if t.redis.enabled else "no",
-                      t.queue.kind if t.queue else "-", mongo)
+                      f"{t.proxy.kind} ({timers})", "yes" if t.redis.enabled else "no", queue, mongo)
     out.print(table)
+    out.print(f"[dim]bull: the seed's queue {QUEUE_NOTE}.[/dim]")
 
 
 @app.command()
@@ -113,9 +125,10 @@ def simulate(
     seed: Annotated[int, typer.Option(help="Random seed: same inputs and seed give identical output.")] = 1,
     replications: Annotated[int, typer.Option(help="Independent replications (>= 2) for 95% intervals.")] = 5,
     workers: Annotated[Optional[int], typer.Option(help="Worker processes (default: CPU count).")] = None,
+    provider: Annotated[Optional[str], typer.Option(help="Apply this provider's load balancer timer (aws, gcp, azure) to tiers behind the cloud's load balancer (default: each provider's is reported).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of the table.")] = False,
 ):
-    """Forecast latency percentiles and saturation of each architecture at USERS registered users."""
+    """Forecast latency percentiles, failures and a verdict (stable, saturated, unstable) for each architecture at USERS registered users."""
     from capplan.forecast import RunSettings, forecast_tiers
     from capplan.model.loader import load_scenario, load_tier, load_workload, bundled_tier_names
     from capplan.model.network import NetworkModel
@@ -126,8 +139,9 @@ def simulate(
         raise CapplanError(f"must be a positive number of registered users, got {users}", field="--users")
     if workers is not None and workers < 1:
         raise CapplanError("must be at least 1", field="--workers")
+    chosen_provider = _providers(provider)[0] if provider is not None else None
     settings = RunSettings(duration=_seconds(duration, "--duration"), warmup=_seconds(warmup, "--warmup"),
-                           replications=replications, seed=seed, workers=workers)
+                           replications=replications, seed=seed, workers=workers, provider=chosen_provider)
     if scenario is not None:
         model = load_scenario(scenario)
         if isinstance(model, NetworkModel):
@@ -151,7 +165,8 @@ def simulate(
         for w in f.warnings:
             _warn(w, prefix=f"{f.tier}: ")
     out.print(f"[dim]{forecasts[0].replications} replications per tier, seed {seed}; percentiles are means over "
-              "replications (95% intervals in --json); 'analytic' is the M/M/c + fixed-point screen.[/dim]")
+              "replications (95% intervals in --json); 'offered' is the load users ask for (the analytic screen), "
+              "'carried' what the simulation served; an unstable tier's latencies are lower bounds.[/dim]")
 
 
 def _simulate_network(model, settings, json_out: bool):
@@ -172,7 +187,8 @@ def _simulate_network(model, settings, json_out: bool):
     finally:
         progress.close()
     doc = jsonr.network_document(model.name, settings.seed, result, [s.name for s in model.stations],
-                                 [c.name for c in model.classes])
+                                 [c.name for c in model.classes],
+                                 infinite={s.name for s in model.stations if s.discipline == "is"})
     if json_out:
         sys.stdout.write(jsonr.dumps(doc))
         return
@@ -184,12 +200,25 @@ def _simulate_network(model, settings, json_out: bool):
                       f"{m['samples']:,}")
     out.print(table)
     st = Table(title="stations", title_justify="left")
-    for col in ("station", "utilization", "P(wait)", "mean wait", "in system", "throughput/s"):
+    for col in ("station", "utilization", "P(wait)", "mean wait", "in system", "throughput/s", "blocking"):
         st.add_column(col, justify="right")
     for name, s in doc["stations"].items():
-        st.add_row(name, f"{s['utilization']:.3f}", f"{s['p_wait']:.3f}", seconds(s["wait_s"]["mean"]),
-                   f"{s['in_system']:.3f}", f"{s['throughput_per_s']:.3f}")
+        util = "infinite servers" if s["utilization"] is None else f"{s['utilization']:.3f}"
+        wait = "-" if s["wait_s"]["mean"] is None else seconds(s["wait_s"]["mean"])
+        st.add_row(name, util, f"{s['p_wait']:.3f}", wait, f"{s['in_system']:.3f}", f"{s['throughput_per_s']:.3f}",
+                   f"{s['blocking']['mean']:.4f}")
     out.print(st)
+    if len(doc["classes"]) > 1:
+        pc = Table(title="classes at each station (mean number present: Little's law)", title_justify="left")
+        for col in ("station", "class", "throughput/s", "in system", "utilization share", "mean wait"):
+            pc.add_column(col, justify="right")
+        for name, s in doc["stations"].items():
+            for cls, c in s["classes"].items():
+                share = "-" if c["utilization_share"] is None else f"{c['utilization_share']['mean']:.3f}"
+                wait = "-" if c["wait_s"]["mean"] is None else seconds(c["wait_s"]["mean"])
+                pc.add_row(name, cls, f"{c['throughput_per_s']['mean']:.3f}", f"{c['in_system']['mean']:.3f}", share,
+                           wait)
+        out.print(pc)
 
 
 def _today(value: Optional[str]):
@@ -270,18 +299,26 @@ def cost(
     settings = RunSettings(replications=replications, seed=seed)
     notes = []
     progress = _LazyProgress(settings.replications * 4, "simulating", enabled=True)
+    serves = True
     try:
         if as_defined:
             sized, forecast = t, forecast_tiers([t], wl, users, settings, on_done=progress.advance)[0]
+            serves = forecast.verdict == "stable"
+            if not serves:
+                notes.append(f"as defined in scenarios/{t.name}.yaml it cannot serve {users:,} users: {forecast.verdict} "
+                             f"at {forecast.bottleneck}")
         else:
             plan = size_tiers([t], wl, users, _slo(slo_p95, None, 0.01), require_ha, settings,
                               on_progress=progress.advance)[0]
+            sized = plan.sized
             if plan.feasible:
-                sized, forecast = plan.sized, plan.forecast
+                forecast = plan.forecast
                 notes.append(f"sized by the planner: {plan.reason}")
             else:
-                sized, forecast = t, forecast_tiers([t], wl, users, settings, on_done=progress.advance)[0]
-                notes.append(f"cannot meet the SLO ({plan.reason}); priced as defined in scenarios/{t.name}.yaml")
+                serves = False
+                forecast = plan.forecast or forecast_tiers([sized], wl, users, settings, on_done=progress.advance)[0]
+                notes.append(f"cannot serve {users:,} users within the SLO ({plan.reason}); priced at the largest "
+                             "sizing tried, on the offered demand")
     finally:
         progress.close()
     footprint, choices = build_footprint(sized, forecast, wl, book, require_ha, app_instance=instance,
@@ -294,13 +331,17 @@ def cost(
         doc = {"capplan_version": __version__, "tier": t.name, "provider": name, "region": book.region,
                "users": users, "seed": seed, "today": date.isoformat(), "active_users": d.active_users,
                "messages_per_month": d.messages_per_month, "priced_as": "defined" if as_defined else "sized",
+               "serves_load": serves, "verdict": forecast.verdict,
                "app_nodes": {"instance": footprint.app_instance, "count": footprint.app_nodes},
                "bill": jsonr.bill_dict(bill, units), "purchase_options": jsonr.purchase_dict(options),
                "slo_figures": jsonr.slo_figures(forecast), "notes": notes}
         sys.stdout.write(jsonr.dumps(doc))
         return
-    out.print(bill_table(bill, f"capplan cost: {t.name} on {name} ({book.region}), {users:,} users, "
-                               f"{d.messages_per_month:,} messages/month"))
+    title = (f"capplan cost: {t.name} on {name} ({book.region}), {users:,} users, "
+             f"{d.messages_per_month:,} messages/month offered")
+    if not serves:
+        title += f": CANNOT SERVE THIS LOAD ({forecast.verdict})"
+    out.print(bill_table(bill, title))
     out.print(f"per active user / month: ${units.per_active_user_usd:.2f}   per 1,000 messages: "
               f"${units.per_1000_messages_usd:.2f} (infrastructure ${units.infrastructure_per_1000_messages_usd:.2f})")
     out.print(purchase_table(options))

@@ -57,6 +57,8 @@ class Sizing:
     pool_per_process: int
     redis_nodes: int
     proxy_connections: int
+    event_consumers: int | None = None
+
 
     def replicas_of(self, service: str) -> int:
         return dict(self.replicas)[service]
@@ -68,7 +70,8 @@ class Sizing:
         return {"replicas": dict(self.replicas), "memory_limit_mib": dict(self.memory_mib),
                 "queue_workers": self.queue_workers, "mongo_cores_per_node": self.mongo_cores,
                 "mongo_shards": self.mongo_shards, "mongo_pool_per_process": self.pool_per_process,
-                "redis_nodes": self.redis_nodes, "proxy_max_connections": self.proxy_connections}
+                "redis_nodes": self.redis_nodes, "proxy_max_connections": self.proxy_connections,
+                "event_consumers": self.event_consumers}
 
 
 def initial_sizing(tier: Tier, require_ha: bool) -> Sizing:
@@ -78,12 +81,13 @@ def initial_sizing(tier: Tier, require_ha: bool) -> Sizing:
         replicas=replicas,
         memory_mib=tuple((s.name, max(float(MIN_MEMORY_MIB), 0.0) if not tier.single_instance else s.memory)
                          for s in tier.services),
-        queue_workers=10 if tier.queue is not None else None,
+        queue_workers=10 if tier.queue_enabled else None,
         mongo_cores=2,
         mongo_shards=1 if not tier.single_instance else tier.mongo.shards,
         pool_per_process=10,
         redis_nodes=1,
         proxy_connections=tier.proxy.max_connections,
+        event_consumers=tier.event_bus.consumers if tier.event_bus is not None else None,
     )
 
 
@@ -92,8 +96,12 @@ def apply_sizing(tier: Tier, sizing: Sizing) -> Tier:
     for svc in data["services"]:
         svc["replicas"] = sizing.replicas_of(svc["name"])
         svc["memory"] = sizing.memory_of(svc["name"])
-    if data["queue"] is not None:
+    if data["queue"] is not None and sizing.queue_workers is not None:
         data["queue"]["workers"] = sizing.queue_workers
+    if data["event_bus"] is not None and sizing.event_consumers is not None:
+        # one consumer per partition at most does work: grow both together
+        data["event_bus"]["consumers"] = sizing.event_consumers
+        data["event_bus"]["partitions"] = max(data["event_bus"]["partitions"], sizing.event_consumers)
     data["mongo"]["cores"] = sizing.mongo_cores
     data["mongo"]["shards"] = sizing.mongo_shards
     data["mongo"]["pool_per_process"] = sizing.pool_per_process
@@ -147,7 +155,14 @@ def grow(tier: Tier, sizing: Sizing, resource: str, utilization: float) -> Sizin
         return replace(sizing, pool_per_process=max(sizing.pool_per_process + 5, math.ceil(sizing.pool_per_process * factor)))
     if resource == "proxy.connections":
         return replace(sizing, proxy_connections=math.ceil(sizing.proxy_connections * max(factor, 2.0)))
-    raise _CannotGrow(f"{resource}: not a knob capplan sizes (e.g. the LLM provider's rate limit)")
+    if resource == "kafka.consumers" and sizing.event_consumers is not None:
+        return replace(sizing, event_consumers=max(sizing.event_consumers + 1, math.ceil(sizing.event_consumers * factor)))
+    if resource.startswith("llm."):
+        raise _CannotGrow(f"{resource}: the LLM provider account's limit, not the architecture's "
+                          "(set llm.limits in the workload to your account's)")
+    if resource.startswith("rate limit"):
+        raise _CannotGrow(f"{resource}: a rate limit the workload sets (rate_limits), not a knob capplan sizes")
+    raise _CannotGrow(f"{resource}: not a knob capplan sizes")
 
 
 @dataclass
@@ -167,7 +182,7 @@ def _screen_size(tier: Tier, workload: Workload, users: int, sizing: Sizing) -> 
     rejected = 0
     for _ in range(MAX_SCREEN_STEPS):
         scr = screen(build_network(apply_sizing(tier, sizing), workload, users))
-        over = sorted(((u / ceiling(r), r, u) for r, u in scr.utilization.items() if u > ceiling(r)), reverse=True)
+        over = sorted(((u / ceiling(r), r, u) for r, u in scr.offered.items() if u > ceiling(r)), reverse=True)
         if not over:
             return sizing, rejected, None
         rejected += 1
@@ -180,13 +195,15 @@ def _screen_size(tier: Tier, workload: Workload, users: int, sizing: Sizing) -> 
 
 
 def meets_slo(f: TierForecast, slo: SLO) -> tuple[bool, str]:
-    """The SLO check on a simulated forecast (upper ends of 95% intervals)."""
+    """The SLO check on a simulated forecast (upper ends of 95% intervals; failures count)."""
+    if f.unstable:
+        return False, f"unstable at {f.bottleneck}: the load exceeds what it can carry"
     if f.api_latency.p95.high > slo.p95_s:
         return False, f"p95 API latency up to {f.api_latency.p95.high:.3g} s > SLO {slo.p95_s:g} s"
     if slo.ttft_p95_s is not None and f.ttft.p95.high > slo.ttft_p95_s:
         return False, f"p95 time to first token up to {f.ttft.p95.high:.3g} s > SLO {slo.ttft_p95_s:g} s"
-    if f.reject_share.mean > slo.max_error_rate:
-        return False, f"{f.reject_share.mean:.1%} of requests rejected > {slo.max_error_rate:.1%}"
+    if f.error_share > slo.max_error_rate:
+        return False, f"{f.error_share:.1%} of requests failed (refused or cut) > {slo.max_error_rate:.1%}"
     if f.saturated:
         return False, f"saturated at {f.bottleneck}"
     return True, (f"p95 API latency {f.api_latency.p95.mean:.3g} s (95% CI up to {f.api_latency.p95.high:.3g} s) "
@@ -209,6 +226,9 @@ def size_tiers(tiers: list[Tier], workload: Workload, users: int, slo: SLO, requ
                            screen_rejections=rejected)
         plans.append(plan)
     pending = [p for p in plans if p.feasible]
+    # the deployment the planner sizes is the one `capplan render` writes: its proxy and load
+    # balancer timeouts sit above the longest stream, so only fixed timers can cut a stream
+    settings = replace(settings, configured_timers=True)
     for _ in range(MAX_SIM_ROUNDS):
         if not pending:
             break

@@ -143,11 +143,11 @@ def test_init_writes_a_plan_that_validates(tmp_path):
 
 def test_workload_overrides_change_the_forecast(workdir, passing):
     plan = yaml.safe_load((workdir / "plan-pass.yaml").read_text())
-    plan["workload_overrides"] = {"peak_active_share": 0.4}     # twice the default 20% at the peak
+    plan["workload_overrides"] = {"demand": {"daily_active_share": 1.0}}     # twice the default 50% a day
     (workdir / "plan-busy.yaml").write_text(yaml.safe_dump(plan))
     doc = json.loads(capplan("check", "plan-busy.yaml", "--format", "json", cwd=workdir).stdout)
     assert Decimal(doc["cost"]["monthly_usd"]) > Decimal(passing["cost"]["monthly_usd"])
-    plan["workload_overrides"] = {"peak_active_share": 3}
+    plan["workload_overrides"] = {"demand": {"daily_active_share": 3}}
     (workdir / "plan-bad-override.yaml").write_text(yaml.safe_dump(plan))
     proc = capplan("check", "plan-bad-override.yaml", cwd=workdir)
-    assert proc.returncode == 2 and "peak_active_share" in proc.stderr and "workload_overrides" in proc.stderr
+    assert proc.returncode == 2 and "daily_active_share" in proc.stderr and "workload_overrides" in proc.stderr

@@ -42,7 +42,8 @@ def test_json_shape_and_byte_identical_for_same_seed():
             assert 0 < t[key]["p50"] <= t[key]["p95"] <= t[key]["p99"]
         assert t["utilization"] and all(0 <= v for v in t["utilization"].values())
         assert t["bottleneck"] in t["utilization"] or t["bottleneck"].startswith("rate limit")
-        assert isinstance(t["saturated"], bool)
+        assert t["verdict"] in ("stable", "saturated", "unstable")
+        assert 0 <= t["failed_share"] <= 1 and t["messages_per_s"]["offered"] > 0
     other = capplan("simulate", "--users", "800", "--tier", "current", "--tier", "tier1", "--seed", "8", "--json",
                     *QUICK, check=True).stdout
     assert other != first
@@ -50,7 +51,7 @@ def test_json_shape_and_byte_identical_for_same_seed():
 
 def test_table_output_names_every_tier():
     out = capplan("simulate", "--users", "300", "--tier", "tier2", "--tier", "microservices", *QUICK, check=True).stdout
-    assert "tier2" in out and "saturated" in out and "API latency p95" in out
+    assert "tier2" in out and "verdict" in out and "API latency p95" in out and "failed (refused or cut)" in out
 
 
 def test_textbook_scenario_runs_from_cli(tmp_path):

@@ -7,10 +7,11 @@ import pytest
 from pydantic import ValidationError
 
 from capplan.model.distributions import Dist
-from capplan.sim.sampling import DistSum, batch_sampler
 from capplan.model.loader import load_tier, load_workload
 from capplan.model.tier import Tier
+from capplan.sim.sampling import DistSum, batch_sampler
 from capplan.units import parse_duration, parse_fraction, parse_memory_mib
+from edits import workload_with
 
 
 @pytest.mark.parametrize("text,seconds", [("500ms", 0.5), ("2s", 2.0), ("15min", 900.0), ("1h", 3600.0),
@@ -59,11 +60,33 @@ def test_bad_distributions(fields, message):
 
 def test_every_bundled_tier_and_the_workload_load():
     workload = load_workload()
-    assert workload.active_users(3000) == 600
     assert math.isclose(workload.mean_stream_seconds(), 11.0)
-    for name in ("current", "tier1", "tier2", "tier3", "microservices"):
+    for name in ("current", "tier1", "tier2", "tier3", "microservices", "tier1-no-queue", "tier2-as-written"):
         tier = load_tier(name)
         assert tier.source and tier.claimed_users.min >= 0
+    for name in ("seed-limits", "reasoning"):
+        assert load_workload(name).name == name
+
+
+def test_one_demand_shape_sets_the_peak_and_the_month():
+    """3,000 users x 50% a day x 20 messages: 30,000 a day, 15% in the busiest hour, 21.7 days a month."""
+    w = load_workload()
+    assert math.isclose(w.peak_messages_per_second(3000), 30_000 * 0.15 / 3600)
+    assert math.isclose(w.messages_per_month(3000), 30_000 * 21.7)
+    # session users: the peak rate x (think 60 s + a turn: 60 ms CPU + 11 s stream + 30% x 1.5 s title)
+    turn = 0.040 + 2 * 0.010 + 11.0 + 0.3 * 1.5
+    assert math.isclose(w.nominal_turn_seconds(), turn)
+    assert w.session_users(3000) == math.ceil(1.25 * (60.0 + turn))
+
+
+def test_input_tokens_grow_with_the_turn_and_stop_at_the_context_window():
+    """History is resent every turn: turn k sends 800 + 150 k + 500 (k - 1) tokens; conversations
+    end after a turn with probability 0.3, so E[k] = 1 / 0.3 and E[input] = 300 + 650 / 0.3."""
+    w = load_workload()
+    assert w.input_tokens_at_turn(1) == 950 and w.input_tokens_at_turn(4) == 800 + 600 + 1500
+    assert math.isclose(w.mean_input_tokens(), 300 + 650 / 0.3, rel_tol=1e-9)
+    small = workload_with(llm__prompt__context_window=2000)
+    assert small.input_tokens_at_turn(50) == 2000 - 500    # pruned to leave room for the answer
 
 
 def test_pool_per_process_multiplies_by_processes():

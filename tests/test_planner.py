@@ -48,7 +48,7 @@ def test_tight_slo_costs_at_least_as_much_as_a_loose_one():
 
 
 def test_screen_saves_simulations_and_require_ha_excludes_single_process():
-    plans = size_tiers([load_tier(n) for n in bundled_tier_names()], WORKLOAD, 3000, SLO(), require_ha=True,
+    plans = size_tiers([load_tier(n) for n in bundled_tier_names()], WORKLOAD, 60000, SLO(), require_ha=True,
                        settings=QUICK)
     by = {p.tier.name: p for p in plans}
     assert not by["current"].feasible and "not highly available" in by["current"].reason
@@ -59,7 +59,7 @@ def test_screen_saves_simulations_and_require_ha_excludes_single_process():
 
 
 def test_current_tier_cannot_scale_out():
-    plan = size_tiers([load_tier("current")], WORKLOAD, 5000, SLO(), settings=QUICK)[0]
+    plan = size_tiers([load_tier("current")], WORKLOAD, 20000, SLO(), settings=QUICK)[0]
     assert not plan.feasible and "one Node process" in plan.reason
     assert initial_sizing(load_tier("current"), False).replicas_of("api") == 1
 
@@ -94,12 +94,19 @@ def test_bill_total_is_the_sum_of_its_lines(tier2_forecast):
         assert bill.llm_usd > 0 and any(line.component == "llm" for line in bill.lines)
 
 
-def test_demand_is_derived_from_simulated_traffic(tier2_forecast):
+def test_demand_is_the_offered_demand_not_what_a_saturated_run_served(tier2_forecast):
+    """2,000 users x 50% a day x 20 messages x 21.7 days; tokens from the turn-by-turn prompt. A tier
+    that cannot carry the load is billed on the same demand (the bill never falls with users)."""
     d = demand(load_tier("tier2"), tier2_forecast, WORKLOAD)
-    expected = tier2_forecast.messages_per_second.mean * 3600 * WORKLOAD.traffic.peak_hours_per_month
-    assert d.messages_per_month == pytest.approx(expected, rel=1e-6)
+    assert d.messages_per_month == round(2000 * 0.5 * 20 * 21.7)
     assert d.llm_output_tokens == pytest.approx(d.messages_per_month * (500 + 0.3 * 20), rel=1e-6)
+    assert d.llm_input_tokens == pytest.approx(d.messages_per_month * (WORKLOAD.mean_input_tokens() + 0.3 * 200),
+                                               rel=1e-6)
     assert d.egress_gb > 0 and d.stored_gb_per_month > 0
+    overloaded = forecast_tiers([with_replicas(load_tier("tier2"), 1)], WORKLOAD, 2000 * 20, QUICK)[0]
+    assert overloaded.unstable
+    far = demand(load_tier("tier2"), overloaded, WORKLOAD)
+    assert far.messages_per_month == 20 * d.messages_per_month
 
 
 def test_cpu_request_follows_simulated_usage(tier2_forecast):

@@ -138,9 +138,13 @@ def test_compose(case: str) -> None:
     assert env["MONGO_URI"].endswith("?replicaSet=rs0")
     if ctx.redis_enabled:
         assert "--appendonly yes" in " ".join(doc["services"]["redis"]["command"])
-        assert doc["services"]["bull-board"]["ports"] == [f"127.0.0.1:{ctx.bull_board_host_port}:{ctx.bull_board_port}"]
     else:
-        assert "redis" not in doc["services"] and "bull-board" not in doc["services"]
+        assert "redis" not in doc["services"]
+    if ctx.redis_enabled and ctx.queue_workers > 0:
+        assert doc["services"]["bull-board"]["ports"] == [f"127.0.0.1:{ctx.bull_board_host_port}:{ctx.bull_board_port}"]
+        assert "QUEUE_WORKERS" in env
+    else:
+        assert "bull-board" not in doc["services"] and "QUEUE_WORKERS" not in env
     named = {v.split(":")[0] for s in doc["services"].values() for v in s.get("volumes", []) if isinstance(v, str)}
     assert named == set(doc["volumes"])
 

@@ -1,6 +1,7 @@
 """Invariants of the engine and the models, checked on many generated inputs (hypothesis)."""
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -40,12 +41,26 @@ def test_screen_more_users_never_lower_utilization(tier, u1, extra):
     low = screen(build_network(t, WORKLOAD, u1))
     high = screen(build_network(t, WORKLOAD, u1 + extra))
     assert max(high.utilization.values()) >= max(low.utilization.values()) - BISECTION
+    # Offered load is arithmetic on the demand shape: it never falls with users, on any resource
+    # except per-user and per-IP limits, whose load per key stays what one user sends (up to the
+    # rounding of the session population).
+    for resource, value in low.offered.items():
+        if resource.startswith(("rate limit per-user", "rate limit per-IP")):
+            assert high.offered[resource] == pytest.approx(value, rel=2.0 / int(low_users(t, u1)))
+        else:
+            assert high.offered[resource] >= value * (1 - 1e-12), resource
     if not high.saturated:
         # Below saturation every resource carries more. Past it, the growing open traffic (API
         # reads, refreshes) crowds messages out of the saturated CPU, so resources behind it may
         # see slightly fewer messages: the busiest resource still never gets less busy.
         for resource, value in low.utilization.items():
+            if resource.startswith(("rate limit per-user", "rate limit per-IP")):
+                continue
             assert high.utilization[resource] >= value - BISECTION, resource
+
+
+def low_users(tier, users) -> int:
+    return build_network(tier, WORKLOAD, users).notes["active_users"]
 
 
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])

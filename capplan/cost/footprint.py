@@ -17,6 +17,7 @@ from capplan.errors import CapplanError
 from capplan.forecast import TierForecast
 from capplan.model.tier import Tier
 from capplan.model.workload import Workload
+from capplan.sim.build import mean_deltas
 
 CPU_TARGET = 0.70                 # [seed] HPA CPU target: request = usage / 70%
 NODE_CPU_ALLOCATABLE = 0.90       # [assumption] kubelet/system reserve ~10% of vCPU
@@ -31,7 +32,7 @@ BROKERS = {"aws": 3, "gcp": 1, "azure": 2}   # MSK brokers / one 3-vCPU Managed 
 
 @dataclass(frozen=True)
 class Demand:
-    """Monthly volumes derived from the simulated peak hour."""
+    """Monthly volumes from the offered demand (the workload's demand shape), and the simulated peak streams."""
 
     messages_per_month: int
     active_users: int
@@ -57,13 +58,15 @@ class AppRequest:
 
 
 def demand(tier: Tier, forecast: TierForecast, workload: Workload) -> Demand:
+    """Monthly volumes from the offered demand (the workload's demand shape at the forecast's users),
+    never from what a saturated simulation managed to serve: a bill only grows with users."""
     t = workload.traffic
-    scale = 1.0 / tier.regions.busiest_share          # the simulated region carries this share
-    peak_msgs_per_s = forecast.messages_per_second.mean * scale
-    month_s = 3600.0 * t.peak_hours_per_month
-    messages = int(round(peak_msgs_per_s * month_s))
-    tokens_out = workload.llm.output_tokens.mean
-    deltas = tokens_out / workload.llm.token_rate.mean * workload.cpu.deltas_per_second
+    llm = workload.llm
+    users = forecast.users
+    messages = int(round(workload.messages_per_month(users)))
+    tokens_out = llm.output_tokens.mean
+    deltas = mean_deltas(llm.output_tokens, llm.token_rate.scaled(1.0 / llm.slowdown), llm.coalesce_window,
+                         llm.tokens_per_chunk)
     stream_bytes = deltas * t.bytes_per_delta
     read_bytes = workload.api_reads_per_message * t.api_read_bytes
     page_bytes = t.page_loads_per_message * t.page_load_bytes
@@ -72,18 +75,23 @@ def demand(tier: Tier, forecast: TierForecast, workload: Workload) -> Demand:
     cdn = tier.cdn is not None and tier.cdn.kind in ("cloudfront", "cloud_cdn", "azure_cdn")
     # Cloudflare bills a flat plan, not per GB: its bytes leave the origin once and are cached.
     egress = origin_bytes + (0.0 if tier.cdn is not None else page_total)
-    llm_call_bytes = 4.0 * (workload.llm.input_tokens.mean + tokens_out) * 2.0  # ~4 B/token, JSON x2
+    input_tokens = workload.mean_input_tokens()
     titles = workload.new_conversation_share
+    # Provider traffic leaves through NAT: the prompt out (~4 B per token of JSON) and the answer's
+    # SSE chunks back (each a JSON envelope around a token or a few).
+    provider_bytes = 4.0 * input_tokens + tokens_out / llm.tokens_per_chunk * t.provider_bytes_per_chunk
+    title_bytes = 4.0 * (llm.title_input_tokens + llm.title_output_tokens)
     return Demand(
         messages_per_month=messages,
-        active_users=workload.active_users(forecast.users),
+        active_users=workload.daily_active_users(users),
         egress_gb=Decimal(str(round(egress / 1e9, 3))),
         cdn_gb=Decimal(str(round(page_total / 1e9, 3))) if cdn else Decimal(0),
-        nat_gb=Decimal(str(round(messages * (1 + titles) * llm_call_bytes / 1e9, 3))),
-        lb_gb=Decimal(str(round((origin_bytes + page_total) / 1e9, 3))),
+        nat_gb=Decimal(str(round(messages * (provider_bytes + titles * title_bytes) / 1e9, 3))),
+        # a CDN in front serves the page bundle: the load balancer sees only what the origin sends
+        lb_gb=Decimal(str(round((origin_bytes + (0.0 if tier.cdn is not None else page_total)) / 1e9, 3))),
         stored_gb_per_month=Decimal(str(round(messages * t.stored_bytes_per_message / 1e9, 3))),
-        llm_input_tokens=int(round(messages * (workload.llm.input_tokens.mean + titles * 200))),
-        llm_output_tokens=int(round(messages * (tokens_out + titles * 20))),
+        llm_input_tokens=int(round(messages * (input_tokens + titles * llm.title_input_tokens))),
+        llm_output_tokens=int(round(messages * (tokens_out + titles * llm.title_output_tokens))),
         peak_streams=int(round(sum(forecast.peak_streams_per_replica.values()))),
     )
 
@@ -167,7 +175,7 @@ def build_footprint(tier: Tier, forecast: TierForecast, workload: Workload, book
         redis = dict(redis_row=row.id, redis_nodes=tier.redis.nodes * per_primary,
                      redis_capacity_gb=Decimal(1) if row.unit == "GB-hour" else None)
     queue = {}
-    if tier.queue is not None and tier.queue.kind in ("kafka", "rabbitmq", "sqs"):
+    if tier.event_bus is not None:
         queue = dict(queue_row=book.role("queue").id, queue_count=BROKERS.get(book.provider, 3))
     lb = {}
     if tier.proxy.kind != "direct":

@@ -57,23 +57,68 @@ def _validate(model, data: Any, source: str):
         raise CapplanError(validation_message(exc, source)) from None
 
 
+def _bundled(folder: Path) -> dict[str, Path]:
+    return {p.stem: p for p in sorted(folder.glob("*.yaml"))}
+
+
+def _tier_files() -> dict[str, Path]:
+    """Bundled tiers (scenarios/*.yaml with kind: tier) and their variants (scenarios/variants/)."""
+    root = data_dir("scenarios")
+    out = {}
+    for folder in (root, root / "variants"):
+        for name, path in _bundled(folder).items():
+            data = read_yaml(path)
+            if isinstance(data, dict) and data.get("kind") == "tier":
+                out[name] = path
+    return out
+
+
+def _workload_files() -> dict[str, Path]:
+    return _bundled(data_dir("scenarios") / "workloads")
+
+
+def _extend(data: Any, source: str, kind: str, seen: tuple[str, ...] = ()) -> Any:
+    """A file that says ``extends: NAME`` is the bundled NAME with this file's keys merged over it
+    (nested mappings merge key by key, anything else replaces)."""
+    if not isinstance(data, dict) or "extends" not in data:
+        return data
+    base = data["extends"]
+    files = _tier_files() if kind == "tier" else _workload_files()
+    if not isinstance(base, str) or base not in files:
+        raise CapplanError(f"unknown {kind} {base!r} (known: {', '.join(files)})", field=f"{source}: extends")
+    if base in seen:
+        raise CapplanError(f"extends itself through {' -> '.join((*seen, base))}", field=f"{source}: extends")
+    parent = _extend(read_yaml(files[base]), str(files[base]), kind, (*seen, base))
+    if not isinstance(parent, dict):  # pragma: no cover - bundled files are mappings
+        raise CapplanError("expected a mapping at the top level", field=str(files[base]))
+    return _merge(parent, {k: v for k, v in data.items() if k != "extends"})
+
+
 def load_scenario(path: Path) -> Tier | NetworkModel:
     """A tier (kind: tier) or a textbook network (kind: network)."""
     data = read_yaml(path)
     kind = data.get("kind") if isinstance(data, dict) else None
     if kind == "tier":
-        return _validate(Tier, data, str(path))
+        return _validate(Tier, _extend(data, str(path), "tier"), str(path))
     if kind == "network":
         return _validate(NetworkModel, data, str(path))
     raise CapplanError(f"kind must be 'tier' or 'network', got {kind!r}", field=f"{path}: kind")
 
 
-def load_workload(path: Path | None = None, overrides: dict | None = None) -> Workload:
-    """The workload file (default: the bundled LibreChat workload), with ``overrides`` merged in
-    key by key (nested mappings merge, anything else replaces)."""
-    path = path or data_dir("scenarios") / "workloads" / f"{DEFAULT_WORKLOAD}.yaml"
-    data = read_yaml(path)
+def load_workload(path: Path | str | None = None, overrides: dict | None = None) -> Workload:
+    """The workload file (default: the bundled LibreChat workload; a bare name such as
+    ``reasoning`` picks a bundled one), with ``overrides`` merged in key by key (nested mappings
+    merge, anything else replaces)."""
+    bundled = _workload_files()
+    if path is None:
+        path = bundled[DEFAULT_WORKLOAD]
+    elif not Path(path).exists() and str(path) in bundled:
+        path = bundled[str(path)]
+    data = read_yaml(Path(path))
     source = str(path)
+    if isinstance(data, dict) and data.get("kind", "workload") != "workload":
+        raise CapplanError(f"kind must be 'workload', got {data.get('kind')!r}", field=f"{source}: kind")
+    data = _extend(data, source, "workload")
     if overrides:
         if not isinstance(data, dict):
             raise CapplanError("expected a mapping at the top level", field=source)
@@ -92,18 +137,23 @@ def _merge(base: dict, changes: dict) -> dict:
     return out
 
 
-def bundled_tier_names() -> list[str]:
-    """Tier names in the seed's order of scale."""
+def bundled_tier_names(variants: bool = False) -> list[str]:
+    """Tier names in the seed's order of scale (``variants``: the variants after them)."""
     order = ["current", "tier1", "tier2", "tier3", "microservices"]
-    found = sorted(p.stem for p in data_dir("scenarios").glob("*.yaml"))
-    return [n for n in order if n in found] + [n for n in found if n not in order]
+    files = _tier_files()
+    main = [n for n, p in files.items() if p.parent.name != "variants"]
+    names = [n for n in order if n in main] + sorted(n for n in main if n not in order)
+    if variants:
+        names += sorted(n for n, p in files.items() if p.parent.name == "variants")
+    return names
 
 
 def load_tier(name: str) -> Tier:
-    names = bundled_tier_names()
-    if name not in names:
-        raise CapplanError(f"unknown tier {name!r} (known: {', '.join(names)})", field="tier")
-    scenario = load_scenario(data_dir("scenarios") / f"{name}.yaml")
+    files = _tier_files()
+    if name not in files:
+        raise CapplanError(f"unknown tier {name!r} (known: {', '.join(bundled_tier_names(variants=True))})",
+                           field="tier")
+    scenario = load_scenario(files[name])
     if not isinstance(scenario, Tier):  # pragma: no cover - bundled files are tiers
         raise CapplanError(f"{name} is not a tier", field="tier")
     return scenario

@@ -1,8 +1,9 @@
 """Textbook queueing networks in the scenario format (``kind: network``).
 
 Open Poisson (or renewal) arrivals or closed populations with think time; stations with c
-servers and an optional capacity K (customers beyond K are lost); pools; several classes, each
-with its own route of steps. Compiles to the engine's :class:`~capplan.sim.spec.NetworkSpec`.
+servers, a discipline (FCFS, processor sharing or infinite servers: BCMP networks can be written
+directly) and an optional capacity K (customers beyond K are lost); pools; several classes, each
+with its own route of steps. capplan.sim.build compiles it to the engine's NetworkSpec.
 
     kind: network
     name: mm1
@@ -31,11 +32,16 @@ class StationModel(_Strict):
     servers: int = Field(default=1, ge=1)
     capacity: int | None = Field(default=None, ge=1, description="max customers incl. in service (K)")
     instances: int = Field(default=1, ge=1)
+    # fcfs: first come first served; ps: processor sharing (every customer present gets an equal
+    # share of the servers); is: infinite servers (a delay station: nobody waits)
+    discipline: Literal["fcfs", "ps", "is"] = "fcfs"
 
     @model_validator(mode="after")
     def _k_at_least_c(self) -> "StationModel":
         if self.capacity is not None and self.capacity < self.servers:
             raise ValueError(f"capacity: {self.capacity} is below servers {self.servers}")
+        if self.discipline == "is" and self.capacity is not None:
+            raise ValueError("capacity: an infinite-server station has no capacity limit")
         return self
 
 
@@ -95,6 +101,7 @@ class NetworkModel(_Strict):
     classes: list[ClassModel] = Field(min_length=1)
     duration: Seconds = Field(default=10_000.0, gt=0, description="measured simulated time per replication")
     warmup: Seconds = Field(default=1_000.0, description="simulated time discarded before measuring")
+    state_limit: int = Field(default=30, ge=1, le=10_000, description="P(N = n) reported for n below this; the rest is the tail")
 
     @model_validator(mode="after")
     def _names_resolve(self) -> "NetworkModel":

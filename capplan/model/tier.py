@@ -1,11 +1,10 @@
 """LibreChat architectures (``kind: tier``): components and counts (capplan.sim.build compiles them).
 
-A tier names its proxy/load balancer, its Node services (replicas x processes, CPU and memory
-limits, which request kinds each one handles), the optional Bull-style queue, the LLM provider's
-limits, MongoDB (pool per process, primary cores, secondaries, shards) and Redis. ``build_network``
-turns tier + workload + registered users into the engine's NetworkSpec: users are a closed
-population (think, send a message, wait for the streamed answer, think again); API reads and JWT
-refreshes arrive as Poisson streams in proportion to active users.
+A tier names its proxy/load balancer (and CDN, and an optional service mesh), its Node services
+(replicas x processes, CPU and memory limits, which request kinds each one handles), the seed's
+optional Bull-style queue (which LibreChat does not ship), an optional event bus (Kafka), MongoDB
+(pool per process, primary cores, secondaries, shards) and Redis. The LLM provider's limits belong
+to the workload (an account property, not an architecture's).
 """
 
 from __future__ import annotations
@@ -18,11 +17,8 @@ from capplan.model.distributions import Dist, Seconds
 from capplan.model.workload import MiB, Share
 
 RequestKind = Literal["message", "api_read", "refresh", "auth", "agent", "title", "stream", "files"]
-# Proxy idle/read timeouts by kind (research/librechat.md): nginx proxy_read_timeout 60 s,
-# AWS ALB idle timeout 60 s, Cloudflare 100 s; others default to 60 s unless the file says.
-# "direct" is Express itself: HTTP_REQUEST_TIMEOUT_MS defaults to 300 s.
-DEFAULT_IDLE_TIMEOUT = {"direct": 300.0, "nginx": 60.0, "haproxy": 60.0, "alb": 60.0, "cloudflare": 100.0, "gclb": 30.0,
-                        "appgw": 20.0, "gateway": 60.0, "istio": 60.0}
+# A queue LibreChat does not have: its API ships no job queue (no bull/bullmq dependency).
+QUEUE_NOTE = "needs a LibreChat code change: LibreChat ships no job queue (no bull/bullmq dependency)"
 
 
 class _Strict(BaseModel):
@@ -34,22 +30,42 @@ class ClaimedUsers(_Strict):
     max: int | None = Field(default=None, ge=1)
 
 
+def _gone(data, old: str, why: str):
+    """A field of an earlier version: one line saying where it went."""
+    if isinstance(data, dict) and old in data:
+        raise ValueError(f"{old}: {why}")
+    return data
+
+
 class Proxy(_Strict):
-    kind: Literal["direct", "nginx", "haproxy", "alb", "gclb", "appgw", "gateway", "istio"]
-    idle_timeout: Seconds | None = None   # None: the kind's default
+    # cloud_lb: the provider's load balancer (ALB on AWS, the external Application LB on GCP,
+    # Application Gateway on Azure); its timer is the provider's (scenarios/proxies.yaml).
+    kind: Literal["direct", "nginx", "haproxy", "alb", "gclb", "appgw", "cloud_lb", "gateway"]
+    timeout: Seconds | None = None        # the kind's timer set to this value (None: its default)
     max_connections: int = Field(ge=1)    # open client connections (SSE streams included)
     balance: Literal["round_robin", "least_conn", "random"] = "round_robin"
     workers: int = Field(default=1, ge=1)
     cpu_per_request: Dist
 
-    @property
-    def timeout_s(self) -> float:
-        return self.idle_timeout if self.idle_timeout is not None else DEFAULT_IDLE_TIMEOUT[self.kind]
+    @model_validator(mode="before")
+    @classmethod
+    def _old_names(cls, data):
+        return _gone(data, "idle_timeout", "renamed to timeout (idle or total, as the kind's timer is: scenarios/proxies.yaml)")
 
 
 class CDN(_Strict):
     kind: Literal["cloudflare", "cloudfront", "cloud_cdn", "azure_cdn"]
-    timeout: Seconds
+    timeout: Seconds | None = None        # None: the CDN's default (scenarios/proxies.yaml)
+
+
+class Mesh(_Strict):
+    """A service mesh between the ingress and the app (the seed's Istio DestinationRule and route)."""
+
+    kind: Literal["istio"] = "istio"
+    gateways: int = Field(default=1, ge=1)           # ingress gateway pods: each Envoy has its own pools
+    max_connections: int | None = Field(default=None, ge=1)          # connectionPool.tcp.maxConnections
+    http1_max_pending_requests: int | None = Field(default=None, ge=0)  # connectionPool.http.http1MaxPendingRequests
+    route_timeout: Seconds | None = None             # VirtualService http timeout: a total-response timer
 
 
 class Service(_Strict):
@@ -64,13 +80,36 @@ class Service(_Strict):
 
 
 class Queue(_Strict):
-    kind: Literal["bull", "kafka", "rabbitmq", "sqs"]
+    """The seed's Bull queue for AI requests, as the seed designs it (see QUEUE_NOTE)."""
+
+    kind: Literal["bull"] = "bull"
+    enabled: bool = True
     workers: int = Field(ge=1)                # generations processed at once (worker concurrency)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _bus_kinds(cls, data):
+        if isinstance(data, dict) and data.get("kind") in ("kafka", "rabbitmq", "sqs"):
+            raise ValueError(f"kind: {data['kind']} is an event bus, not a cap on generations: use event_bus")
+        return data
 
-class LLMProvider(_Strict):
-    concurrency: int | None = Field(default=None, ge=1)   # concurrent requests allowed
-    rpm: float | None = Field(default=None, gt=0)          # requests per minute allowed
+
+class EventBus(_Strict):
+    """Kafka as an event bus: messages publish events, a consumer group processes them later.
+
+    The user's turn waits only for the producer's acknowledgement; consumers fall behind (lag)
+    when partitions x consumer throughput is below the event rate."""
+
+    kind: Literal["kafka"] = "kafka"
+    partitions: int = Field(ge=1)
+    consumers: int = Field(ge=1)              # consumers in the group (at most one per partition works)
+    events_per_message: float = Field(ge=0)
+    consume_time: Dist                        # processing time of one event by a consumer
+    produce_latency: Seconds = 0.0            # acks=all round trip the turn waits for
+
+    @property
+    def active_consumers(self) -> int:
+        return min(self.partitions, self.consumers)
 
 
 class Mongo(_Strict):
@@ -87,6 +126,7 @@ class Redis(_Strict):
     enabled: bool = True
     nodes: int = Field(default=1, ge=1)      # primaries (cluster shards); each is single-threaded
     streams: bool = True                     # USE_REDIS_STREAMS (defaults to USE_REDIS)
+    sharded_pubsub: bool = False             # SPUBLISH: a delta goes to its shard only, not to every node
 
 
 class Regions(_Strict):
@@ -106,7 +146,8 @@ class Tier(_Strict):
     cdn: CDN | None = None
     services: list[Service] = Field(min_length=1)
     queue: Queue | None = None
-    llm_provider: LLMProvider = LLMProvider()
+    event_bus: EventBus | None = None
+    mesh: Mesh | None = None
     mongo: Mongo
     redis: Redis = Redis(enabled=False)
     regions: Regions = Regions()
@@ -114,6 +155,11 @@ class Tier(_Strict):
     # The architecture itself has one app process and one database: the planner may not add
     # replicas or shards (that would be another tier), only resize what is there.
     single_instance: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved(cls, data):
+        return _gone(data, "llm_provider", "moved to the workload's llm.limits (rpm, tpm): they are the provider account's")
 
     @model_validator(mode="after")
     def _kinds_served(self) -> "Tier":
@@ -137,11 +183,8 @@ class Tier(_Strict):
         return None
 
     @property
-    def idle_timeout_s(self) -> float:
-        timeout = self.proxy.timeout_s
-        if self.cdn is not None:
-            timeout = min(timeout, self.cdn.timeout)
-        return timeout
+    def queue_enabled(self) -> bool:
+        return self.queue is not None and self.queue.enabled
 
     def warnings(self) -> list[str]:
         out = []
@@ -152,6 +195,8 @@ class Tier(_Strict):
         if self.mongo.max_connections is not None and self.mongo_connections() > self.mongo.max_connections:
             out.append(f"mongo: MONGO_MAX_POOL_SIZE {self.mongo.pool_per_process} is per Node process: "
                        f"{self.mongo_connections():,} connections per member exceed its {self.mongo.max_connections:,}")
+        if self.queue_enabled:
+            out.append(f"queue: the seed's Bull queue {QUEUE_NOTE}")
         return out
 
     def mongo_connections(self) -> int:

@@ -24,46 +24,60 @@ def interval(e: Estimate) -> list[float | None]:
     return [num(e.low), num(e.high)]
 
 
-def metric_dict(m: MetricSummary) -> dict[str, Any]:
-    return {
-        "p50": num(m.p50.mean), "p95": num(m.p95.mean), "p99": num(m.p99.mean), "mean": num(m.mean.mean),
-        "ci95": {"p50": interval(m.p50), "p95": interval(m.p95), "p99": interval(m.p99), "mean": interval(m.mean)},
-        "samples": m.count,
-    }
+def metric_dict(m: MetricSummary, lower_bound: bool = False) -> dict[str, Any]:
+    """Percentiles with their intervals; for an unstable forecast the plain figures are null and
+    the run's values are given as lower bounds (they grow with run length)."""
+    figures = {"p50": num(m.p50.mean), "p95": num(m.p95.mean), "p99": num(m.p99.mean), "mean": num(m.mean.mean)}
+    if lower_bound:
+        return {"p50": None, "p95": None, "p99": None, "mean": None, "lower_bound": figures, "growing": True,
+                "samples": m.count}
+    return {**figures,
+            "ci95": {"p50": interval(m.p50), "p95": interval(m.p95), "p99": interval(m.p99), "mean": interval(m.mean)},
+            "samples": m.count}
 
 
 def tier_dict(f: TierForecast) -> dict[str, Any]:
+    lb = f.unstable
     return {
         "tier": f.tier,
         "title": f.title,
         "claimed_users": {"min": f.claimed_users[0], "max": f.claimed_users[1]},
-        "active_users": f.active_users,
-        "api_latency_s": metric_dict(f.api_latency),
-        "ttft_s": metric_dict(f.ttft),
-        "turn_s": metric_dict(f.turn),
-        "messages_per_s": num(f.messages_per_second.mean),
+        "verdict": f.verdict,
+        "session_users": f.active_users,
+        "messages_per_s": {"carried": num(f.messages_per_second.mean), "carried_ci95": interval(f.messages_per_second),
+                           "offered": num(f.offered_messages_per_second)},
+        "api_latency_s": metric_dict(f.api_latency, lb),
+        "ttft_s": metric_dict(f.ttft, lb),
+        "turn_s": metric_dict(f.turn, lb),
+        "failed_share": num(f.error_share),
+        "rejects": {"share": num(f.reject_share.mean), "by_reason": dict(sorted(f.rejected.items()))},
+        "bottleneck": f.bottleneck,
+        "over_capacity": {k: num(v) for k, v in f.over_capacity.items()},
         "utilization": {k: num(v.mean) for k, v in f.utilization.items()},
         "utilization_ci95": {k: interval(v) for k, v in f.utilization.items()},
+        "offered_utilization": {k: num(v) for k, v in f.analytic.offered.items()},
         "analytic": {
             "utilization": {k: num(v) for k, v in f.analytic.utilization.items()},
             "messages_per_s": num(f.analytic.throughput.get("message")),
             "api_read_mean_s": num(f.analytic.response.get("api_read")),
             "turn_mean_s": num(f.analytic.response.get("message")),
         },
-        "simulated_api_read_mean_s": num(f.api_read_response.mean.mean),
-        "bottleneck": f.bottleneck,
-        "saturated": f.saturated,
-        "rejects": {"share": num(f.reject_share.mean), "by_reason": dict(sorted(f.rejected.items()))},
+        "simulated_api_read_mean_s": None if lb else num(f.api_read_response.mean.mean),
+        "steady_state": {"stationary": f.stationary, "growth": num(f.growth),
+                         "mser_truncated_s": num(f.truncated_s.mean), "simulated_users": f.simulated_users},
         "streams": {
             "peak_per_replica": {k: num(v) for k, v in f.peak_streams_per_replica.items()},
             "peak_memory_mib_per_replica": {k: num(v) for k, v in f.peak_memory_mib_per_replica.items()},
             "memory_limit_mib": {k: num(v) for k, v in f.memory_limit_mib.items()},
-            "idle_timeout_s": num(f.idle_timeout_s),
-            "over_idle_timeout_share": num(f.streams_over_idle_timeout_share.mean),
             "cut_share": num(f.streams_cut_share.mean),
+            "timers": [{"hop": c.timer.hop, "timer": c.timer.timer, "seconds": num(c.timer.seconds),
+                        "provider": c.timer.provider, "cut_share": num(c.share.mean)} for c in f.timer_cuts],
+            "stretch_p95": None if lb else num(f.stream_stretch.p95.mean),
             "longest_stream_p99_s": num(f.longest_stream_p99_s),
             "longest_simulated_s": num(f.longest_stream_s),
         },
+        "llm_provider": {k: num(v) for k, v in f.provider.items()} | {
+            "wait_p95_s": None if lb else num(f.provider_wait.p95.mean)},
         "run": {"duration_s": num(f.duration), "warmup_s": num(f.warmup), "replications": f.replications},
         "warnings": f.warnings,
     }
@@ -74,21 +88,58 @@ def simulate_document(users: int, seed: int, workload: str, forecasts: list[Tier
             "tiers": [tier_dict(f) for f in forecasts]}
 
 
-def network_document(name: str, seed: int, result: SimResult, stations: list[str], classes: list[str]) -> dict[str, Any]:
+def network_document(name: str, seed: int, result: SimResult, stations: list[str], classes: list[str],
+                     infinite: set[str] = frozenset()) -> dict[str, Any]:
+    """Every figure of a textbook network with its 95% interval: per class, per station and per class
+    at each station, blocking, and the time-average distribution of the number present."""
+
+    def figure(e) -> dict[str, Any]:
+        return {"mean": num(e.mean), "ci95": interval(e)}
+
+    doc_stations = {}
+    for s in stations:
+        probs = result.state_probabilities(s)
+        limit = len(probs) - 1
+        per_class = {}
+        for c in classes:
+            at = result.class_at_station(s, c)
+            if at["throughput"].mean == 0 and at["in_system"].mean == 0:
+                continue
+            per_class[c] = {"throughput_per_s": figure(at["throughput"]), "in_system": figure(at["in_system"]),
+                            "utilization_share": None if s in infinite else figure(
+                                _scaled(at["work"], 1.0 / result.station_servers(s))),
+                            "busy_servers": figure(at["work"]) if s in infinite else None,
+                            "wait_s": metric_dict(at["wait"])}
+        util = result.station_utilization(s)
+        doc_stations[s] = {
+            "utilization": None if s in infinite else num(util.mean),
+            "utilization_ci95": None if s in infinite else interval(util),
+            "throughput_per_s": num(result.station_throughput(s).mean),
+            "throughput_ci95": interval(result.station_throughput(s)),
+            "in_system": num(result.station_in_system(s).mean),
+            "in_system_ci95": interval(result.station_in_system(s)),
+            "wait_s": metric_dict(result.station_wait(s)),
+            "p_wait": num(result.station_wait(s).share_positive.mean),
+            "p_wait_ci95": interval(result.station_wait(s).share_positive),
+            "blocking": figure(result.station_blocking(s)),
+            "state_probabilities": {**{str(n): figure(probs[n]) for n in range(limit)},
+                                    f">={limit}": figure(probs[limit])},
+            "classes": per_class,
+        }
     return {
         "capplan_version": __version__, "scenario": name, "seed": seed,
         "run": {"duration_s": num(result.duration), "warmup_s": num(result.warmup),
-                "replications": len(result.replications)},
-        "classes": {c: metric_dict(result.metric(f"response:{c}")) for c in classes},
-        "stations": {
-            s: {"utilization": num(result.station_utilization(s).mean),
-                "utilization_ci95": interval(result.station_utilization(s)),
-                "wait_s": metric_dict(result.station_wait(s)),
-                "p_wait": num(result.station_wait(s).share_positive.mean),
-                "in_system": num(result.station_in_system(s).mean),
-                "throughput_per_s": num(result.station_throughput(s).mean)}
-            for s in stations},
+                "replications": len(result.replications),
+                "mser_truncated_s": num(float(sum(r.truncated_s for r in result.replications)
+                                              / len(result.replications)))},
+        "classes": {c: {**metric_dict(result.metric(f"response:{c}")),
+                        "throughput_per_s": figure(result.class_throughput(c))} for c in classes},
+        "stations": doc_stations,
     }
+
+
+def _scaled(e: Estimate, factor: float) -> Estimate:
+    return Estimate(e.mean * factor, e.low * factor, e.high * factor, e.replications)
 
 
 def dumps(doc: Any) -> str:
@@ -130,9 +181,9 @@ def purchase_dict(options) -> list[dict[str, Any]]:
 def slo_figures(f) -> dict[str, Any]:
     return {"api_latency_p95_s": num(f.api_latency.p95.mean), "api_latency_p95_ci95": interval(f.api_latency.p95),
             "ttft_p95_s": num(f.ttft.p95.mean), "ttft_p95_ci95": interval(f.ttft.p95),
-            "reject_share": num(f.reject_share.mean), "bottleneck": f.bottleneck,
+            "reject_share": num(f.reject_share.mean), "failed_share": num(f.error_share), "bottleneck": f.bottleneck,
             "bottleneck_utilization": num(f.utilization[f.bottleneck].mean) if f.bottleneck in f.utilization else None,
-            "saturated": f.saturated}
+            "verdict": f.verdict, "saturated": f.saturated}
 
 
 def option_dict(o) -> dict[str, Any]:

@@ -55,7 +55,7 @@ def check_markdown(doc: dict[str, Any]) -> str:
         out.append("| SLO | target | forecast | 95% CI high | margin | delta vs baseline |")
         out.append("| --- | ---: | ---: | ---: | ---: | ---: |")
         for row in doc["slo"]:
-            unit = "" if row["metric"] == "rejected share" else " s"
+            unit = "" if row["metric"] == "failed share" else " s"
             delta = "-" if row["delta_s"] is None else f"{row['delta_s']:+.3g}{unit}"
             out.append(f"| {row['metric']} | {row['target_s']:g}{unit} | {row['forecast_s']:.3g}{unit} | "
                        f"{row['ci95_high_s']:.3g}{unit} | {row['margin_s']:+.3g}{unit} | {delta} |")

@@ -22,6 +22,13 @@ def claimed(lo: int, hi: int | None) -> str:
     return f"{lo:,}-{hi:,}" if hi else f"{lo:,}+"
 
 
+def latency(value: float, lower_bound: bool) -> str:
+    """A latency figure; for an unstable forecast a lower bound that grows with the run, never a plain number."""
+    if lower_bound:
+        return f"> {seconds(value)}, growing" if value == value else "-"
+    return seconds(value)
+
+
 def simulate_table(forecasts: list[TierForecast]) -> Table:
     users = forecasts[0].users if forecasts else 0
     table = Table(title=f"capplan simulate: {users:,} registered users", title_justify="left")
@@ -33,25 +40,44 @@ def simulate_table(forecasts: list[TierForecast]) -> Table:
         table.add_row(label, *cells)
 
     row("seed's claimed users", [claimed(*f.claimed_users) for f in forecasts])
-    row("active users (peak)", [f"{f.active_users:,}" for f in forecasts])
-    row("API latency p50", [seconds(f.api_latency.p50.mean) for f in forecasts])
-    row("API latency p95", [seconds(f.api_latency.p95.mean) for f in forecasts])
-    row("API latency p99", [seconds(f.api_latency.p99.mean) for f in forecasts])
-    row("  p95 95% CI", [f"{seconds(f.api_latency.p95.low)}-{seconds(f.api_latency.p95.high)}" for f in forecasts])
-    row("time to first token p95", [seconds(f.ttft.p95.mean) for f in forecasts])
-    row("busiest resource", [f.bottleneck if f.bottleneck in f.utilization else "-" for f in forecasts])
-    row("  utilization sim (busiest instance)", [_pct(f.utilization[f.bottleneck].mean) if f.bottleneck in f.utilization else "-"
-                              for f in forecasts])
-    row("  utilization analytic (even spread)", [_pct(f.analytic.utilization.get(f.bottleneck, float("nan"))) for f in forecasts])
-    row("API read mean sim / analytic", [f"{seconds(f.api_read_response.mean.mean)} / "
-                                         f"{seconds(f.analytic.response.get('api_read', float('nan')))}" for f in forecasts])
-    row("messages/s sim / analytic", [f"{f.messages_per_second.mean:.2f} / {f.analytic.throughput.get('message', 0):.2f}"
-                                      for f in forecasts])
+    row("session users at the peak", [f"{f.active_users:,}" for f in forecasts])
+    row("verdict", [_verdict(f) for f in forecasts])
+    row("messages/s carried / offered", [f"{f.messages_per_second.mean:.2f} / {f.offered_messages_per_second:.2f}"
+                                         for f in forecasts])
+    row("API latency p50", [latency(f.api_latency.p50.mean, f.unstable) for f in forecasts])
+    row("API latency p95", [latency(f.api_latency.p95.mean, f.unstable) for f in forecasts])
+    row("API latency p99", [latency(f.api_latency.p99.mean, f.unstable) for f in forecasts])
+    row("  p95 95% CI", ["-" if f.unstable else f"{seconds(f.api_latency.p95.low)}-{seconds(f.api_latency.p95.high)}"
+                         for f in forecasts])
+    row("time to first token p95", [latency(f.ttft.p95.mean, f.unstable) for f in forecasts])
+    row("failed (refused or cut)", [_pct(f.error_share) for f in forecasts])
+    row("bottleneck (limits growth)", [f.bottleneck for f in forecasts])
+    row("  carried sim / offered analytic", [_carried_offered(f) for f in forecasts])
+    row("over capacity (offered)", [", ".join(f"{k} {v:.0%}" for k, v in f.over_capacity.items()) or "-"
+                                    for f in forecasts])
+    row("API read mean sim / analytic", [f"{latency(f.api_read_response.mean.mean, f.unstable)} / "
+                                         f"{_analytic_seconds(f.analytic.response.get('api_read', float('nan')))}"
+                                         for f in forecasts])
     row("peak streams / replica", [_max(f.peak_streams_per_replica, "{:.0f}") for f in forecasts])
-    row("rejected", [_pct(f.reject_share.mean) for f in forecasts])
-    row("bottleneck", [f.bottleneck for f in forecasts])
-    row("saturated", [Text("yes", style="bold red") if f.saturated else Text("no", style="green") for f in forecasts])
+    row("streams cut by a timer", [_pct(f.streams_cut_share.mean) for f in forecasts])
     return table
+
+
+def _verdict(f: TierForecast) -> Text:
+    style = {"stable": "green", "saturated": "yellow", "unstable": "bold red"}[f.verdict]
+    return Text(f.verdict, style=style)
+
+
+def _carried_offered(f: TierForecast) -> str:
+    carried = f.utilization.get(f.bottleneck)
+    offered = f.analytic.offered.get(f.bottleneck)
+    left = _pct(carried.mean) if carried is not None else "-"
+    right = _pct(offered) if offered is not None else "-"
+    return f"{left} / {right}"
+
+
+def _analytic_seconds(value: float) -> str:
+    return "over capacity" if value == float("inf") else seconds(value)
 
 
 def _pct(value: float) -> str:
@@ -135,7 +161,7 @@ def check_table(doc) -> Table:
             sign = "+" if float(cost["delta_usd"]) >= 0 else ""
             table.add_row("vs baseline", "", _money(cost["baseline_usd"]), f"{sign}{_money(cost['delta_usd'])}{pct}")
     for row in doc["slo"]:
-        unit = "" if row["metric"] == "rejected share" else " s"
+        unit = "" if row["metric"] == "failed share" else " s"
         table.add_row(row["metric"], f"{row['forecast_s']:.3g}{unit} (CI high {row['ci95_high_s']:.3g})",
                       f"{row['target_s']:g}{unit}", f"{row['margin_s']:+.3g}{unit}")
     return table

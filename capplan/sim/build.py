@@ -8,28 +8,50 @@ capplan.sim) compiles and runs: imports point from sim to model, never back.
 
 from __future__ import annotations
 
+import math
+from functools import lru_cache
+
+import numpy as np
+
 from capplan.errors import CapplanError
 from capplan.model.distributions import Dist, deterministic
 from capplan.model.network import NetworkModel
 from capplan.model.tier import Service, Tier
 from capplan.model.workload import Workload
-from capplan.sim.sampling import DistSum
-from capplan.sim.spec import ClassSpec, GroupSpec, LimitSpec, NetworkSpec, Op, PoolSpec, StationSpec, Step, StreamSpec
+from capplan.sim.sampling import DistSum, batch_sampler
+from capplan.sim.spec import (BOUND, FCFS, KEYED, OTHER, PS, CallSpec, ClassSpec, GroupSpec, LimitSpec, NetworkSpec, Op,
+                              PoolSpec, ProviderSpec, StationSpec, Step, StreamSpec, StreamWork)
 
 
-def build_network(tier: Tier, workload: Workload, users: int) -> NetworkSpec:
-    """Compile ``tier`` + ``workload`` at ``users`` registered users into a NetworkSpec."""
+SLICE_SECONDS = 4.0        # a stream's deltas are worked in slices of this much generation at full pace
+DELTA_SAMPLES = 20000      # Monte Carlo draws behind E[deltas per answer] (fixed seed: deterministic)
+
+
+def build_network(tier: Tier, workload: Workload, users: int, scale: float = 1.0) -> NetworkSpec:
+    """Compile ``tier`` + ``workload`` at ``users`` registered users into a NetworkSpec.
+
+    The offered peak message rate comes from the workload's demand shape; the closed population of
+    session users is the one whose turns, without queueing, send exactly that rate. API reads are a
+    Poisson stream at ``api_reads_per_message`` x that rate, JWT refreshes one per session user per
+    ``refresh_interval``. ``scale`` (0 < scale <= 1) builds the same tier at that share of the load."""
     if users <= 0:
         raise CapplanError("must be a positive number of registered users", field="users")
+    if not 0 < scale <= 1:
+        raise CapplanError(f"must be in (0, 1], got {scale}", field="scale")
     region_users = max(1, round(users * tier.regions.busiest_share))
-    active = workload.active_users(region_users)
+    rate = workload.peak_messages_per_second(region_users) * scale
+    think = workload.think_time.mean
+    active = max(1, math.ceil(rate * (think + workload.nominal_turn_seconds()) - 1e-9))
     net = NetworkSpec(name=tier.name, stations=[], classes=[])
-    net.notes["active_users"] = str(active)
-    net.notes["region_users"] = str(region_users)
-    b = _Builder(net, tier, workload)
+    net.notes.update(active_users=str(active), region_users=str(region_users), scale=repr(scale),
+                     offered_messages_per_s=repr(rate))
+    b = _Builder(net, tier, workload, scale, active)
 
     api = net.metric_index("api_latency")
     ttft = net.metric_index("ttft")
+    for name in ("response:message", "response:api_read", "response:refresh", "provider_wait",
+                 "stream_max_gap", "stream_total", "stream_stretch"):
+        net.metric_index(name)   # every metric exists even when its class has no traffic
 
     # -- message turn (closed population) ---------------------------------------------------------
     route: list[Step] = []
@@ -44,10 +66,11 @@ def build_network(tier: Tier, workload: Workload, users: int) -> NetworkSpec:
     route += b.redis_ops()
     # History read then the user message write, on the primary with one pooled connection.
     route += b.db(msg_svc, [(b.primary, DistSum([workload.mongo.history_read, workload.mongo.write]))])
+    route += b.publish_event()
     route.append(Step(Op.MARK, api))  # the POST returns the stream id here
-    if tier.queue is not None:
+    if tier.queue_enabled:
         route.append(Step(Op.ACQUIRE, b.pool("queue.workers", tier.queue.workers, kind="queue")))
-    route += b.provider_enter()
+    route.append(b.provider_call(chat=True))
     agent = tier.service_for("agent")
     stream_svc = tier.service_for("stream")
     if agent is not None and agent.name != stream_svc.name:
@@ -56,8 +79,7 @@ def build_network(tier: Tier, workload: Workload, users: int) -> NetworkSpec:
     if stream_svc.name != msg_svc.name or (agent is not None and agent.name != stream_svc.name):
         route += b.bind(stream_svc)
     route.append(Step(Op.STREAM, stream=b.stream_spec(stream_svc, ttft)))
-    route += b.provider_leave()
-    if tier.queue is not None:
+    if tier.queue_enabled:
         route.append(Step(Op.RELEASE, b.pool("queue.workers", tier.queue.workers, kind="queue")))
     if stream_svc.name != msg_svc.name:
         route += b.bind(msg_svc)
@@ -68,21 +90,19 @@ def build_network(tier: Tier, workload: Workload, users: int) -> NetworkSpec:
     route += b.leave_proxy()
     # title generation for new conversations: one extra non-streamed LLM call
     title_svc = tier.service_for("title") or msg_svc
-    title_block = [*b.provider_enter(), Step(Op.DELAY, dist=workload.llm.title_call), *b.provider_leave(),
+    title_block = [b.provider_call(chat=False), Step(Op.DELAY, dist=workload.llm.title_call),
                    *b.bind(title_svc), b.cpu(title_svc, workload.cpu.title),
                    *b.db(title_svc, [(b.primary, workload.mongo.write)])]
     p_new = workload.new_conversation_share
-    if p_new > 0:
-        start = len(route) + 1
-        end = start + len(title_block)
-        route.append(Step(Op.BRANCH, branches=((p_new, start), (1.0, end))))
-        route += title_block
+    start = len(route) + 1
+    end = start + len(title_block)
+    route.append(Step(Op.BRANCH, branches=((p_new, start), (1.0, end))))
+    route += title_block
     net.classes.append(ClassSpec(name="message", route=route, population=active, think=workload.think_time,
                                  users=active, metric=net.metric_index("response:message")))
 
-    # -- API reads and JWT refreshes (Poisson, in proportion to active users) --------------------
-    turn = workload.think_time.mean + workload.mean_stream_seconds() + 1.0
-    read_rate = active * workload.api_reads_per_message / turn
+    # -- API reads and JWT refreshes (Poisson): reads in proportion to messages, refreshes to sessions
+    read_rate = rate * workload.api_reads_per_message
     if read_rate > 0:
         svc = tier.service_for("api_read")
         r: list[Step] = [Step(Op.LIMIT, i) for i in limits["api"]]
@@ -111,10 +131,12 @@ def build_network(tier: Tier, workload: Workload, users: int) -> NetworkSpec:
 class _Builder:
     """Creates stations, pools, groups and limits on first use and emits route steps."""
 
-    def __init__(self, net: NetworkSpec, tier: Tier, workload: Workload):
+    def __init__(self, net: NetworkSpec, tier: Tier, workload: Workload, scale: float, active: int):
         self.net = net
         self.tier = tier
         self.workload = workload
+        self.scale = scale
+        self.active = active
         self._stations: dict[str, int] = {}
         self._pools: dict[str, int] = {}
         self._groups: dict[str, int] = {}
@@ -127,19 +149,19 @@ class _Builder:
             self.reader = self.primary
         self.proxy = self.station("proxy", tier.proxy.workers, kind="proxy")
 
-    def station(self, name, servers, instances=1, group=-1, slowdown=1.0, kind="queue") -> int:
+    def station(self, name, servers, instances=1, group=-1, slowdown=1.0, kind="queue", discipline=FCFS) -> int:
         if name not in self._stations:
             self.net.stations.append(StationSpec(name=name, servers=servers, instances=instances, group=group,
-                                                 slowdown=slowdown, kind=kind))
+                                                 slowdown=slowdown, kind=kind, discipline=discipline))
             self._stations[name] = len(self.net.stations) - 1
         return self._stations[name]
 
-    def pool(self, name, size, instances=1, group=-1, loss=False, kind="pool") -> int:
+    def pool(self, name, size, instances=1, group=-1, loss=False, kind="pool", queue_limit=None) -> int:
         if name not in self._pools:
-            self.net.pools.append(PoolSpec(name=name, size=size, instances=instances, group=group, loss=loss, kind=kind))
+            self.net.pools.append(PoolSpec(name=name, size=size, instances=instances, group=group, loss=loss, kind=kind,
+                                           queue_limit=queue_limit))
             self._pools[name] = len(self.net.pools) - 1
         return self._pools[name]
-
     def group(self, svc: Service) -> int:
         if svc.name not in self._groups:
             per_process_memory = svc.memory / svc.processes
@@ -158,8 +180,10 @@ class _Builder:
         # A Node process is one thread: it uses at most one core, and less when the replica's CPU
         # limit gives each process under a core (CFS throttling stretches its work).
         slowdown = max(1.0, svc.processes / svc.cpu)
+        # Its event loop interleaves every request's callbacks and every stream's deltas: processor
+        # sharing, one server per process.
         st = self.station(f"{svc.name}.cpu", 1, instances=svc.replicas * svc.processes, group=g,
-                          slowdown=slowdown, kind="cpu")
+                          slowdown=slowdown, kind="cpu", discipline=PS)
         return Step(Op.SERVE, st, dist.scaled(svc.cpu_factor))
 
     def db(self, svc: Service, ops: list[tuple[int, Dist]]) -> list[Step]:
@@ -197,10 +221,32 @@ class _Builder:
         steps = [Step(Op.ACQUIRE, conns)]
         if self.tier.proxy.cpu_per_request.mean > 0:  # "direct" (no proxy hop) does no work here
             steps.append(Step(Op.SERVE, self.proxy, self.tier.proxy.cpu_per_request))
+        mesh = self.tier.mesh
+        if mesh is not None and mesh.max_connections is not None:
+            # Envoy's connection pool at the ingress gateway: a request (an SSE stream included) holds
+            # a connection; past maxConnections requests wait as pending, past the pending limit: 503
+            pending = None if mesh.http1_max_pending_requests is None else mesh.http1_max_pending_requests * mesh.gateways
+            steps.append(Step(Op.ACQUIRE, self.pool("mesh.connections", mesh.max_connections * mesh.gateways,
+                                                    kind="connections", queue_limit=pending)))
         return steps
 
     def leave_proxy(self) -> list[Step]:
-        return [Step(Op.RELEASE, self._pools["proxy.connections"])]
+        out = []
+        if "mesh.connections" in self._pools:
+            out.append(Step(Op.RELEASE, self._pools["mesh.connections"]))
+        return out + [Step(Op.RELEASE, self._pools["proxy.connections"])]
+
+    def publish_event(self) -> list[Step]:
+        """Kafka: the turn waits for the producer's acknowledgement; consumers process the events
+        later, off the user's path (their wait is the consumer lag)."""
+        bus = self.tier.event_bus
+        if bus is None or bus.events_per_message <= 0:
+            return []
+        consumers = self.station("kafka.consumers", bus.active_consumers, kind="event_bus")
+        steps = [Step(Op.FORK, route=[Step(Op.SERVE, consumers, bus.consume_time.scaled(bus.events_per_message))])]
+        if bus.produce_latency > 0:
+            steps.insert(0, Step(Op.DELAY, dist=deterministic(bus.produce_latency)))
+        return steps
 
     def auth_check(self, next_svc: Service) -> list[Step]:
         """A separate auth service checks the token first (microservices); a monolith does it inline."""
@@ -209,20 +255,30 @@ class _Builder:
             return []
         return [*self.bind(auth), self.cpu(auth, self.workload.cpu.refresh)]
 
-    def provider_enter(self) -> list[Step]:
-        out = []
-        llm = self.tier.llm_provider
-        if llm.concurrency is not None:
-            out.append(Step(Op.ACQUIRE, self.pool("llm.concurrency", llm.concurrency, kind="provider")))
-        if llm.rpm is not None:
-            st = self.station("llm.rpm", 1, kind="provider")
-            out.append(Step(Op.SERVE, st, deterministic(60.0 / llm.rpm)))
-        return out
+    def provider(self) -> int:
+        if not self.net.providers:
+            limits = self.workload.llm.limits
+            # The account's limits are shared by every region; the simulated region gets its share
+            # (and a point simulated at a smaller load gets the same share of them).
+            share = self.tier.regions.busiest_share * self.scale
+            self.net.providers.append(ProviderSpec(
+                name=self.workload.traffic.llm_model,
+                rpm=limits.rpm * share if limits.rpm is not None else None,
+                tpm=limits.tpm * share if limits.tpm is not None else None,
+                max_retries=limits.max_retries, initial_backoff=limits.initial_backoff,
+                max_backoff=limits.max_backoff))
+        return 0
 
-    def provider_leave(self) -> list[Step]:
-        if self.tier.llm_provider.concurrency is None:
-            return []
-        return [Step(Op.RELEASE, self._pools["llm.concurrency"])]
+    def provider_call(self, chat: bool) -> Step:
+        w = self.workload
+        if chat:
+            turns = w.turn_probabilities()
+            call = CallSpec(output=w.llm.output_tokens, turns=tuple(turns),
+                            input_by_turn=tuple(w.input_tokens_at_turn(k) for k in range(1, len(turns) + 1)),
+                            metric=self.net.metric_index("provider_wait"))
+        else:
+            call = CallSpec(input_fixed=w.llm.title_input_tokens, output_fixed=w.llm.title_output_tokens)
+        return Step(Op.PROVIDER, self.provider(), call=call)
 
     def limits(self, active: int) -> dict[str, list[int]]:
         rl = self.workload.rate_limits
@@ -238,25 +294,65 @@ class _Builder:
             out["api"].append(i)
         if rl.per_user_ai_per_min:
             out["message"].append(add("per-user AI requests", rl.per_user_ai_per_min, active, 1))
+        per_ip = min(rl.users_per_ip, active)
+        ip_keys = (active + per_ip - 1) // per_ip
         if rl.per_ip_messages_per_min:
-            per_ip = min(rl.users_per_ip, active)
-            keys = (active + per_ip - 1) // per_ip
-            out["message"].append(add("per-IP messages", rl.per_ip_messages_per_min, keys, per_ip))
+            out["message"].append(add("per-IP messages", rl.per_ip_messages_per_min, ip_keys, per_ip))
+        if rl.per_ip_requests_per_min:
+            i = add("per-IP requests", rl.per_ip_requests_per_min, ip_keys, per_ip)
+            out["message"].append(i)
+            out["api"].append(i)
+        if rl.global_requests_per_min:
+            # one counter for everyone; a point simulated at a smaller load gets its share of it
+            limit = max(1, round(rl.global_requests_per_min * self.scale))
+            i = add("global requests", limit, 1, active + 1)
+            out["message"].append(i)
+            out["api"].append(i)
         return out
 
     def stream_spec(self, svc: Service, ttft_metric: int) -> StreamSpec:
         w = self.workload
+        llm = w.llm
+        k = llm.slowdown
         cpu_step = self.cpu(svc, w.cpu.message)  # creates (or finds) the service's CPU station
-        slowdown = self.net.stations[cpu_step.target].slowdown
-        # Per open stream: deltas/s x CPU per delta of the stream's Node process ...
-        background = [(cpu_step.target, w.cpu.deltas_per_second * w.cpu.stream_delta * svc.cpu_factor * slowdown, True)]
-        if self.tier.redis.enabled and self.tier.redis.streams and w.caches.redis_commands_per_delta > 0:
-            # ... and Redis Streams fan-out: deltas/s x commands per delta x time per command.
-            st = self.station("redis", 1, instances=self.tier.redis.nodes, kind="cache")
-            background.append((st, w.cpu.deltas_per_second * w.caches.redis_commands_per_delta * w.caches.redis_op.mean,
-                               False))
-        return StreamSpec(ttft=w.llm.time_to_first_token, tokens=w.llm.output_tokens, token_rate=w.llm.token_rate,
-                          ttft_metric=ttft_metric, idle_timeout_s=self.tier.idle_timeout_s, background=background)
+        # Each delta: CPU on the stream's own Node process (its slowdown is applied by the engine) ...
+        work = [StreamWork(cpu_step.target, w.cpu.stream_delta * svc.cpu_factor, BOUND)]
+        redis = self.tier.redis
+        caches = w.caches
+        if redis.enabled and redis.streams:
+            st = self.station("redis", 1, instances=redis.nodes, kind="cache")
+            op = caches.redis_op.mean
+            # ... the stream's own Redis commands on the shard its keys hash to (PUBLISH included) ...
+            keyed = caches.redis_commands_per_delta * op
+            if keyed > 0:
+                work.append(StreamWork(st, keyed, KEYED))
+            # ... and PUBLISH's broadcast: a Redis Cluster delivers it on every other node too, so this
+            # work does not shrink as primaries are added (sharded pub/sub keeps it on the shard).
+            broadcast = caches.redis_broadcast_commands_per_delta * op * (redis.nodes - 1)
+            if broadcast > 0 and not redis.sharded_pubsub:
+                work.append(StreamWork(st, broadcast, OTHER))
+        rate = llm.token_rate.scaled(1.0 / k)
+        reasoning = llm.reasoning
+        return StreamSpec(
+            ttft=llm.time_to_first_token.scaled(k), tokens=llm.output_tokens, token_rate=rate,
+            window_s=llm.coalesce_window, tokens_per_chunk=llm.tokens_per_chunk,
+            slice_deltas=max(1, math.ceil(SLICE_SECONDS / llm.coalesce_window)), work=work,
+            ttft_metric=ttft_metric, gap_metric=self.net.metric_index("stream_max_gap"),
+            total_metric=self.net.metric_index("stream_total"), stretch_metric=self.net.metric_index("stream_stretch"),
+            thinking=reasoning.thinking if reasoning.share > 0 else None, thinking_share=reasoning.share,
+            mean_deltas=mean_deltas(llm.output_tokens, rate, llm.coalesce_window, llm.tokens_per_chunk))
+
+
+@lru_cache(maxsize=256)
+def mean_deltas(tokens: Dist, rate: Dist, window: float, tokens_per_chunk: float) -> float:
+    """E[deltas per answer] = E[max(1, min(ceil(T / chunk), ceil(T / R / window)))] by Monte Carlo
+    with a fixed seed (the same number every time)."""
+    rng = np.random.default_rng(20261128)
+    draw_t, draw_r = batch_sampler(tokens, rng, DELTA_SAMPLES), batch_sampler(rate, rng, DELTA_SAMPLES)
+    t = np.array([draw_t() for _ in range(DELTA_SAMPLES)])
+    r = np.array([draw_r() for _ in range(DELTA_SAMPLES)])
+    deltas = np.minimum(np.ceil(t / tokens_per_chunk), np.ceil(t / np.maximum(r, 1e-12) / window))
+    return float(np.maximum(deltas, 1.0).mean())
 
 
 class _RelativeBranch:
@@ -291,11 +387,13 @@ def _expand(route: list) -> list[Step]:
 
 
 def compile_network(model: NetworkModel) -> NetworkSpec:
-    """A textbook network (``kind: network``) as the engine's NetworkSpec."""
-    stations = [StationSpec(name=s.name, servers=s.servers, capacity=s.capacity, instances=s.instances)
-                for s in model.stations]
+    """A textbook network (``kind: network``) as the engine's NetworkSpec, with per-class figures
+    at every station and the distribution of the number present."""
+    stations = [StationSpec(name=s.name, servers=s.servers, capacity=s.capacity, instances=s.instances,
+                            discipline=s.discipline) for s in model.stations]
     pools = [PoolSpec(name=p.name, size=p.size, loss=p.loss) for p in model.pools]
-    spec = NetworkSpec(name=model.name, stations=stations, classes=[], pools=pools)
+    spec = NetworkSpec(name=model.name, stations=stations, classes=[], pools=pools, detail=True,
+                       state_limit=model.state_limit)
     s_index = {s.name: i for i, s in enumerate(model.stations)}
     p_index = {p.name: i for i, p in enumerate(model.pools)}
     for cls in model.classes:

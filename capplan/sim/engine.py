@@ -2,33 +2,55 @@
 
 Hot-path design: customers are small slotted objects moved through a flat list of steps by
 callbacks of events on SimPy's event queue (run by ``Environment.run``), instead of one generator
-process per customer and ``simpy.Resource`` requests. Stations, pools and replica groups are plain counters and
-deques. This keeps the event count at about one SimPy event per service or delay, which is what
-makes the engine faster than a textbook SimPy loop on the same queue (see bench/throughput.py).
+process per customer and ``simpy.Resource`` requests. Stations, pools and replica groups are plain
+counters, deques and heaps. This keeps the event count at about one SimPy event per service or
+delay, which is what makes the engine faster than a textbook SimPy loop on the same queue (see
+bench/throughput.py).
+
+Stations are work-conserving servers: FCFS queues, processor sharing (the Node event loop, where
+request handlers and stream deltas interleave) or infinite servers. A stream's deltas are jobs at
+its stations like any request's work, so no station ever does more work per second than it has
+servers, and when one saturates both requests and streams slow down.
+
+Steady state: the measured window is cut into micro-batches; the warm-up that MSER-5 (capplan.sim.
+steady) finds in the number of customers present is discarded after the run (all counters are
+snapshotted at the candidate truncation points), and the rest is tested for a growing trend.
 """
 
 from __future__ import annotations
 
-from heapq import heappush
+import math
+from heapq import heappop, heappush
 
 import numpy as np
 from simpy import Environment
 from simpy.events import NORMAL
 
+from capplan.sim import steady
+from capplan.sim.result import ReplicationResult, StationDetail
 from capplan.sim.sampling import batch_sampler, uniform_sampler
-from capplan.sim.result import ReplicationResult
-from capplan.sim.spec import NetworkSpec, Op, Step
-from capplan.sim.stations import Customer, HeapEvent, GroupState, PoolState, RuntimeStep, RuntimeStream, StationState
+from capplan.sim.spec import BOUND, KEYED, OTHER, NetworkSpec, Op, Step
+from capplan.sim.stations import (Customer, GroupState, HeapEvent, PoolState, ProviderState, RuntimeCall,
+                                  RuntimeStep, RuntimeStream, StationState)
 from capplan.sim.stats import Histogram
 
-SERVE, DELAY, ACQUIRE, RELEASE, BIND, STREAM, MARK, LIMIT, BRANCH, JUMP = (
-    int(Op.SERVE), int(Op.DELAY), int(Op.ACQUIRE), int(Op.RELEASE), int(Op.BIND),
-    int(Op.STREAM), int(Op.MARK), int(Op.LIMIT), int(Op.BRANCH), int(Op.JUMP))
+SERVE, DELAY, ACQUIRE, RELEASE, BIND, STREAM, MARK, LIMIT, BRANCH, JUMP, PROVIDER, FORK = (
+    int(Op.SERVE), int(Op.DELAY), int(Op.ACQUIRE), int(Op.RELEASE), int(Op.BIND), int(Op.STREAM),
+    int(Op.MARK), int(Op.LIMIT), int(Op.BRANCH), int(Op.JUMP), int(Op.PROVIDER), int(Op.FORK))
+FCFS_, PS_, IS_ = 0, 1, 2
+INF = float("inf")
+
+MICRO_BATCHES = 200          # the measured window in equal time slices: MSER-5's raw observations
+MSER_BATCH = 5               # MSER-5 groups 5 observations; truncation candidates every 5 micro-batches
+MSER_MAX_FRACTION = 0.5      # at most the first half of the window may be discarded
+TREND_BATCHES = 10           # the kept window's in-system series, averaged into this many batches
 
 
-def run_replication(net: NetworkSpec, seed: np.random.SeedSequence, duration: float, warmup: float) -> ReplicationResult:
-    """Simulate ``warmup + duration`` seconds and return statistics of the last ``duration``."""
-    return _Replication(net, seed).run(duration, warmup)
+def run_replication(net: NetworkSpec, seed: np.random.SeedSequence, duration: float, warmup: float,
+                    truncate: bool = True) -> ReplicationResult:
+    """Simulate ``warmup + duration`` seconds; statistics of the measured window after the warm-up
+    (and, with ``truncate``, after the further initial part MSER-5 finds still transient)."""
+    return _Replication(net, seed).run(duration, warmup, truncate)
 
 
 class _Replication:
@@ -46,58 +68,67 @@ class _Replication:
         # think times, routing choices. Adding a step elsewhere never shifts these streams.
         self._seeds = iter(seed.spawn(4096))
         self.recording = False
+        self.t_start = 0.0
+        self._seq = 0
+        n_classes = len(net.classes) + self._count_forks(net)
         self.groups = [GroupState(g) for g in net.groups]
         for g in self.groups:
             g.pick = self._make_group_picker(g)
-        self.stations = [StationState(s, self._instance_picker(s.instances, s.group)) for s in net.stations]
+        self.stations = [StationState(s, self._instance_picker(s.instances, s.group), n_classes, net.detail,
+                                      net.state_limit) for s in net.stations]
         self.pools = [PoolState(p, self._instance_picker(p.instances, p.group)) for p in net.pools]
+        self.providers = [ProviderState(p) for p in net.providers]
         self.metrics = [Histogram() for _ in net.metrics]
-        self.limits = [(l.limit, l.window_s, l.users_per_key, [-1] * l.keys, [0] * l.keys) for l in net.limits]
+        self.limits = [(lim.limit, lim.window_s, lim.users_per_key, [-1] * lim.keys, [0] * lim.keys)
+                       for lim in net.limits]
         self.rejected: dict[str, int] = {}
         self.arrivals = 0
         self.completed = 0
+        self.forked = 0
         self.run_entered = 0
         self.run_completed = 0
         self.run_rejected = 0
         self.streams_total = 0
-        self.streams_long = 0
-        self.streams_cut = 0
         self.longest_stream = 0.0
-        self.peak_memory = [[g.mem_base] * g.n for g in self.groups]
+        # customers present (requests in progress and event jobs), time-weighted without touching an
+        # area at every entry and exit: the area up to t is sum(exit times) - sum(entry times) + present x t
+        self.present = 0
+        self.sum_in = 0.0
+        self.sum_out = 0.0
         self.uniform = uniform_sampler(self._rng())
+        self._think = {}
+        self.class_names = [c.name for c in net.classes]
         self.classes = []
-        for cls in net.classes:
-            route = self._compile_route(cls.route)
-            self.classes.append((cls, route))
+        for ci, cls in enumerate(net.classes):
+            self.classes.append((cls, ci, self._compile_route(cls.route)))
 
     # -- set-up helpers -------------------------------------------------------------------------
     def _rng(self):
         return np.random.default_rng(next(self._seeds))
+
+    @staticmethod
+    def _count_forks(net) -> int:
+        return sum(1 for cls in net.classes for step in cls.route if step.op == Op.FORK)
 
     def _instance_picker(self, instances: int, group: int):
         if instances <= 1:
             return None
         if group >= 0:
             return None  # bound: the customer's replica of that group
+        return self._int_stream(instances)
+
+    def _int_stream(self, n: int):
         rng = self._rng()
 
         def stream():
             while True:
-                yield from rng.integers(0, instances, 2048).tolist()
+                yield from rng.integers(0, n, 2048).tolist()
 
         return stream().__next__
 
     def _make_group_picker(self, g: GroupState):
         if g.policy == "random":
-            rng = self._rng()
-            n = g.n
-
-            def stream():
-                while True:
-                    yield from rng.integers(0, n, 2048).tolist()
-
-            nxt = stream().__next__
-            return lambda: nxt()
+            return self._int_stream(g.n)
         if g.policy == "least_conn":
             active = g.active
             n = g.n
@@ -132,65 +163,113 @@ class _Replication:
             r.jump = step.jump
             r.sample = batch_sampler(step.dist, self._rng()) if step.dist is not None else None
             r.stream = None
+            r.call = None
+            r.child = None
             if step.op == Op.SERVE:
                 r.target = self.stations[step.target]
             elif step.op in (Op.ACQUIRE, Op.RELEASE):
                 r.target = self.pools[step.target]
-            elif step.op in (Op.BIND,):
+            elif step.op == Op.BIND:
                 r.target = self.groups[step.target]
+            elif step.op == Op.PROVIDER:
+                r.target = self.providers[step.target]
             else:
                 r.target = step.target
             if step.stream is not None:
-                s = step.stream
-                rs = RuntimeStream()
-                rs.ttft = batch_sampler(s.ttft, self._rng())
-                rs.tokens = batch_sampler(s.tokens, self._rng())
-                rs.rate = batch_sampler(s.token_rate, self._rng())
-                rs.metric = s.ttft_metric
-                rs.idle = s.idle_timeout_s
-                rs.background = []
-                for st_index, per_stream, bound in s.background:
-                    station = self.stations[st_index]
-                    if station.servers != 1:
-                        raise ValueError(f"background load needs a single-server station, not {station.name}")
-                    station.has_bg = True
-                    rs.background.append((station, per_stream, bound))
-                r.stream = rs
+                r.stream = self._compile_stream(step.stream)
+            if step.call is not None:
+                r.call = self._compile_call(step.call)
+            if step.op == Op.FORK:
+                ci = len(self.class_names)
+                self.class_names.append(f"event:{len(self.class_names)}")
+                r.child = (ci, self._compile_route(step.route or []))
             out.append(r)
         return out
 
+    def _compile_stream(self, s) -> RuntimeStream:
+        rs = RuntimeStream()
+        rs.ttft = batch_sampler(s.ttft, self._rng())
+        rs.tokens = batch_sampler(s.tokens, self._rng())
+        rs.rate = batch_sampler(s.token_rate, self._rng())
+        rs.thinking = batch_sampler(s.thinking, self._rng()) if s.thinking is not None else None
+        rs.thinking_share = s.thinking_share
+        rs.metric = s.ttft_metric
+        rs.gap_metric = s.gap_metric
+        rs.total_metric = s.total_metric
+        rs.stretch_metric = s.stretch_metric
+        rs.window = s.window_s
+        rs.tpc = s.tokens_per_chunk
+        rs.slice = max(1, int(s.slice_deltas))
+        rs.work = []
+        keyed = 1
+        for w in s.work:
+            st = self.stations[w.station]
+            pick = None
+            if w.select == OTHER:
+                pick = self._int_stream(max(st.n - 1, 1))
+            elif w.select not in (BOUND, KEYED):
+                pick = st.pick
+            if w.select == KEYED:
+                keyed = max(keyed, st.n)
+            rs.work.append((st, w.per_delta, w.select, pick))
+        rs.keyed_n = self._int_stream(keyed) if keyed > 1 else None
+        return rs
+
+    def _compile_call(self, call) -> RuntimeCall:
+        rc = RuntimeCall()
+        rc.input_fixed = call.input_fixed
+        rc.output_fixed = call.output_fixed
+        rc.output = batch_sampler(call.output, self._rng()) if call.output is not None else None
+        rc.input_by_turn = call.input_by_turn
+        rc.metric = call.metric
+        if call.turns:
+            cum = np.cumsum(np.asarray(call.turns, dtype=float))
+            cum /= cum[-1]
+            uni = uniform_sampler(self._rng())
+            last = len(cum) - 1
+
+            def turn():
+                return min(int(np.searchsorted(cum, uni(), side="right")), last)
+
+            rc.turn = turn
+        else:
+            rc.turn = None
+        return rc
+
     # -- running ---------------------------------------------------------------------------------
-    def run(self, duration: float, warmup: float) -> ReplicationResult:
+    def run(self, duration: float, warmup: float, truncate: bool = True) -> ReplicationResult:
         env = self.env
-        for cls, route in self.classes:
+        for cls, ci, route in self.classes:
             if cls.population > 0:
-                self._start_closed(cls, route)
+                self._start_closed(cls, ci, route)
             elif cls.interarrival is not None:
-                self._start_open(cls, route)
+                self._start_open(cls, ci, route)
+        self.duration = duration
+        self.batch_len = duration / MICRO_BATCHES
+        self.series: list[float] = []
+        self.snapshots: list[dict] = []
+        self.truncate = truncate
         if warmup > 0:
             self.at(warmup, None, self._end_warmup)
         else:
             self._end_warmup(None)
         env.run(until=warmup + duration)
+        self._boundary(None)   # the last micro-batch
         return self._collect(duration)
 
-    def _start_open(self, cls, route):
+    def _start_open(self, cls, ci, route):
         env = self.env
         ia = batch_sampler(cls.interarrival, self._rng())
         users = max(cls.users, 1)
-        user_rng = self._rng()
-
-        def user_stream():
-            while True:
-                yield from user_rng.integers(0, users, 2048).tolist()
-
-        next_user = user_stream().__next__ if users > 1 else (lambda: 0)
+        next_user = self._int_stream(users) if users > 1 else (lambda: 0)
         advance = self.advance
 
         def arrive(event):
-            c = Customer(cls, route, next_user())
-            c.t0 = env._now
+            c = Customer(cls, ci, route, next_user())
+            c.t0 = now = env._now
             self.run_entered += 1
+            self.present += 1
+            self.sum_in += now
             if self.recording:
                 self.arrivals += 1
             self.at(ia(), None, arrive)
@@ -198,59 +277,145 @@ class _Replication:
 
         self.at(ia(), None, arrive)
 
-    def _start_closed(self, cls, route):
+    def _start_closed(self, cls, ci, route):
         think = batch_sampler(cls.think, self._rng()) if cls.think is not None else (lambda: 0.0)
         start_rng = self._rng()
         offsets = start_rng.random(cls.population).tolist()
         for user in range(cls.population):
-            c = Customer(cls, route, user)
+            c = Customer(cls, ci, route, user)
             # Start each user part-way through a think time, near the stationary state.
             self.at(think() * offsets[user], c, self._begin)
-        self._think = getattr(self, "_think", {})
         self._think[id(cls)] = think
 
     def _begin(self, event):
         c = event._value
         c.idx = 0
-        c.t0 = self.env._now
+        c.t0 = now = self.env._now
+        c.attempt = 0
+        c.tout = 0.0
         self.run_entered += 1
+        self.present += 1
+        self.sum_in += now
         if self.recording:
             self.arrivals += 1
         self.advance(c)
 
-    def _end_warmup(self, event):
-        now = self.env._now
+    def _present_area(self, now) -> float:
+        return self.sum_out - self.sum_in + self.present * now
+
+    # -- measurement window: warm-up, micro-batches, snapshots -----------------------------------
+    def _touch_all(self, now):
         for st in self.stations:
             for i in range(st.n):
                 self._touch_station(st, i, now)
+        for p in self.pools:
+            for i in range(p.n):
+                self._touch_pool(p, i, now)
+        for g in self.groups:
+            for i in range(g.n):
+                self._touch_group(g, i, now)
+
+    def _flush_all(self, above: int = 0):
+        """Bin the histograms' buffered samples (the hot path only appends to the buffers; flushing
+        those over ``above`` samples at every micro-batch boundary keeps memory bounded)."""
+        hists = list(self.metrics)
+        for st in self.stations:
+            hists.append(st.waits)
+            if st.per_class:
+                hists.extend(st.cls_wait)
+        hists.extend(p.waits for p in self.pools)
+        for h in hists:
+            if len(h.buffer) > above:
+                h.flush()
+
+    def _end_warmup(self, event):
+        now = self.env._now
+        self._touch_all(now)
+        for st in self.stations:
+            for i in range(st.n):
                 st.area_b[i] = 0.0
                 st.area_n[i] = 0.0
-                st.area_bg[i] = 0.0
                 st.done[i] = 0
             st.rejects = 0
+            st.work_done = 0.0
+            if st.detail:
+                st.state_area = [0.0] * (st.state_limit + 1)
+            st.cls_done = [0] * len(st.cls_done)
+            st.cls_work = [0.0] * len(st.cls_work)
+            st.cls_soj = [0.0] * len(st.cls_soj)
         for p in self.pools:
             p.rejects = 0
             for i in range(p.n):
-                self._touch_pool(p, i, now)
                 p.area[i] = 0.0
-        for gi, g in enumerate(self.groups):
+        for g in self.groups:
             for i in range(g.n):
-                self._touch_group(g, i, now)
                 g.area_streams[i] = 0.0
                 g.peak_streams[i] = g.streams[i]
-                self.peak_memory[gi][i] = g.mem_base + g.streams[i] * g.mem_per_stream
+        for pr in self.providers:
+            pr.calls = pr.throttled = pr.failed = pr.retries = 0
         self.recording = True
         self.t_start = now
+        self.last_boundary = now
+        self.last_area = self._present_area(now)
+        self.boundary_times = [now]
+        self.snapshots.append(None)   # truncation at 0: nothing to subtract
+        if self.batch_len > 0:
+            self.at(self.batch_len, 1, self._boundary_event)
 
+    def _boundary_event(self, event):
+        j = event._value
+        self._boundary(j)
+        if j < MICRO_BATCHES - 1:
+            self.at(self.batch_len, j + 1, self._boundary_event)
+
+    def _boundary(self, j):
+        """End of a micro-batch: its time-average number present, each replica's peak streams, and
+        at MSER-5 candidate points a snapshot of every counter."""
+        now = self.env._now
+        if not self.recording or now <= self.last_boundary:
+            return
+        self._flush_all(above=4096)
+        span = now - self.last_boundary
+        area = self._present_area(now)
+        self.series.append((area - self.last_area) / span)
+        self.last_area = area
+        self.last_boundary = now
+        self.boundary_times.append(now)
+        for g in self.groups:
+            g.batch_peaks.append(list(g.peak_streams))
+            for i in range(g.n):
+                g.peak_streams[i] = g.streams[i]
+        k = len(self.series)
+        if self.truncate and k % MSER_BATCH == 0 and k <= MICRO_BATCHES * MSER_MAX_FRACTION:
+            self.snapshots.append(self._snapshot(now))
+
+    def _snapshot(self, now) -> dict:
+        self._touch_all(now)
+        snap = {
+            "stations": [(list(st.area_b), list(st.area_n), list(st.done), st.rejects, st.work_done,
+                          st.waits.snapshot(), list(st.state_area) if st.detail else None,
+                          list(st.cls_done), list(st.cls_work), list(st.cls_soj),
+                          [h.snapshot() for h in st.cls_wait] if st.per_class else None)
+                         for st in self.stations],
+            "pools": [(list(p.area), p.rejects, p.waits.snapshot()) for p in self.pools],
+            "groups": [list(g.area_streams) for g in self.groups],
+            "providers": [(pr.calls, pr.throttled, pr.failed, pr.retries) for pr in self.providers],
+            "metrics": [h.snapshot() for h in self.metrics],
+            "rejected": dict(self.rejected),
+            "counts": (self.arrivals, self.completed, self.streams_total, self.forked),
+        }
+        return snap
+
+    # -- time-weighted areas ---------------------------------------------------------------------
     @staticmethod
     def _touch_station(st, i, now):
         dt = now - st.last[i]
         if dt:
-            b = st.busy[i]
-            st.area_b[i] += b * dt
-            st.area_n[i] += (b + len(st.queue[i])) * dt
-            if b == 0 and st.has_bg:
-                st.area_bg[i] += min(st.bg[i], 1.0) * dt
+            st.area_b[i] += st.busy[i] * dt
+            n = st.npres[i]
+            st.area_n[i] += n * dt
+            if st.detail:
+                st.state_area[n if n < st.state_limit else st.state_limit] += dt
             st.last[i] = now
 
     @staticmethod
@@ -267,10 +432,15 @@ class _Replication:
             g.area_streams[i] += g.streams[i] * dt
             g.last[i] = now
 
+    # -- leaving the system ----------------------------------------------------------------------
     def _reject(self, c, reason: str):
         self.run_rejected += 1
-        if self.recording:
+        self.present -= 1
+        self.sum_out += self.env._now
+        if self.recording and not c.child:
             self.rejected[reason] = self.rejected.get(reason, 0) + 1
+        if c.s is not None:
+            self._close_stream(c, self.env._now, record=False)
         self._release_all(c)
         self._unbind(c)
         self._next_cycle(c)
@@ -289,20 +459,29 @@ class _Replication:
 
     def _next_cycle(self, c):
         cls = c.cls
-        if cls.population > 0:
+        if cls.population > 0 and not c.child:
             self.at(self._think[id(cls)](), c, self._begin)
 
     def _finish(self, c):
         now = self.env._now
         self.run_completed += 1
-        cls = c.cls
-        if self.recording:
+        self.present -= 1
+        self.sum_out += now
+        if self.recording and not c.child:
             self.completed += 1
-            if cls.metric >= 0:
-                self.metrics[cls.metric].add(now - c.t0)
-        self._release_all(c)
-        self._unbind(c)
-        self._next_cycle(c)
+            metric = c.cls.metric
+            if metric >= 0:
+                self.metrics[metric].buffer.append(now - c.t0)
+        # _release_all, _unbind and _next_cycle inlined: this runs once per request
+        if c.held:
+            self._release_all(c)
+        g = c.grp
+        if g is not None:
+            g.active[c.inst] -= 1
+            c.grp = None
+        cls = c.cls
+        if cls.population > 0 and not c.child:
+            self.at(self._think[id(cls)](), c, self._begin)
 
     # -- the interpreter -------------------------------------------------------------------------
     def advance(self, c):
@@ -328,40 +507,50 @@ class _Replication:
                     i = c.inst % st.n
                 else:
                     i = 0
-                now = env._now
-                busy = st.busy[i]
-                q = st.queue[i]
-                # time-weighted areas up to now
-                dt = now - st.last[i]
-                if dt:
-                    st.area_b[i] += busy * dt
-                    st.area_n[i] += (busy + len(q)) * dt
-                    if busy == 0 and st.has_bg:
-                        st.area_bg[i] += min(st.bg[i], 1.0) * dt
-                    st.last[i] = now
-                c.st = st
-                c.si = i
-                if busy < st.servers:
-                    st.busy[i] = busy + 1
-                    if self.recording:
-                        st.waits.buffer.append(0.0)
-                    at(step.sample() * st.slow * st.stretch[i], c, self._served)
+                work = step.sample() * st.slow
+                if st.disc == FCFS_:
+                    # the FCFS hot path, inlined: time-weighted areas up to now, then serve or queue
+                    now = env._now
+                    busy = st.busy[i]
+                    npres = st.npres[i]
+                    dt = now - st.last[i]
+                    if dt:
+                        st.area_b[i] += busy * dt
+                        st.area_n[i] += npres * dt
+                        if st.detail:
+                            st.state_area[npres if npres < st.state_limit else st.state_limit] += dt
+                        st.last[i] = now
+                    c.st = st
+                    c.si = i
+                    c.work = work
+                    if st.per_class:
+                        c.ts = now
+                    if busy < st.servers:
+                        st.busy[i] = busy + 1
+                        st.npres[i] = npres + 1
+                        if self.recording:
+                            st.waits.buffer.append(0.0)
+                            if st.per_class:
+                                st.cls_wait[c.ci].buffer.append(0.0)
+                        at(work, c, self._served)
+                        return
+                    if st.cap is not None and npres >= st.cap:
+                        if self.recording:
+                            st.rejects += 1
+                        self._reject(c, f"{st.name} full")
+                        return
+                    st.npres[i] = npres + 1
+                    c.tq = now
+                    st.queue[i].append(c)
                     return
-                if st.cap is not None and busy + len(q) >= st.cap:
-                    if self.recording:
-                        st.rejects += 1
-                    self._reject(c, f"{st.name} full")
-                    return
-                c.svc = step.sample() * st.slow
-                c.tq = now
-                q.append(c)
+                self._enter(st, i, c, work)
                 return
             if op == DELAY:
                 at(step.sample(), c, self._resume)
                 return
             if op == MARK:
-                if self.recording:
-                    self.metrics[step.target].add(env._now - c.t0)
+                if self.recording and not c.child:
+                    self.metrics[step.target].buffer.append(env._now - c.t0)
                 continue
             if op == BRANCH:
                 u = self.uniform()
@@ -395,7 +584,7 @@ class _Replication:
                     if self.recording:
                         p.waits.buffer.append(0.0)
                     continue
-                if p.loss:
+                if p.loss or (p.qlimit is not None and len(p.queue[i]) >= p.qlimit):
                     if self.recording:
                         p.rejects += 1
                     self._reject(c, f"{p.name} full")
@@ -425,10 +614,150 @@ class _Replication:
             if op == STREAM:
                 self._stream(c, step.stream)
                 return
+            if op == PROVIDER:
+                if not self._provider(c, step):
+                    return
+                continue
+            if op == FORK:
+                self._fork(c, step.child)
+                continue
             raise RuntimeError(f"unknown op {op}")  # pragma: no cover
 
     def _resume(self, event):
         self.advance(event._value)
+
+    def _after_service(self, c):
+        """Where a customer goes when a station is done with it: its route, or its stream's next work."""
+        if c.s is None:
+            self.advance(c)
+        else:
+            self._slice_work(c)
+
+    # -- stations --------------------------------------------------------------------------------
+    def _enter(self, st, i, c, work):
+        """Start ``work`` seconds of service for ``c`` at instance ``i`` of ``st`` (any discipline)."""
+        now = self.env._now
+        self._touch_station(st, i, now)
+        c.st = st
+        c.si = i
+        c.ts = now
+        c.work = work
+        disc = st.disc
+        if disc == FCFS_:
+            if st.cap is not None and st.npres[i] >= st.cap:
+                if self.recording:
+                    st.rejects += 1
+                self._reject(c, f"{st.name} full")
+                return
+            st.npres[i] += 1
+            if st.busy[i] < st.servers:
+                st.busy[i] += 1
+                if self.recording:
+                    st.waits.buffer.append(0.0)
+                    if st.per_class:
+                        st.cls_wait[c.ci].buffer.append(0.0)
+                self.at(work, c, self._served)
+            else:
+                c.tq = now
+                st.queue[i].append(c)
+            return
+        if st.cap is not None and st.npres[i] >= st.cap:
+            if self.recording:
+                st.rejects += 1
+            self._reject(c, f"{st.name} full")
+            return
+        if disc == IS_:
+            st.npres[i] += 1
+            st.busy[i] += 1
+            self.at(work, c, self._is_done)
+            return
+        # processor sharing: every customer present gets min(1, servers / present) of a server
+        heap = st.ps_heap[i]
+        present = len(heap)
+        if present:
+            rate = 1.0 if present <= st.servers else st.servers / present
+            st.ps_v[i] += (now - st.ps_t[i]) * rate
+        else:
+            st.ps_v[i] = 0.0
+        st.ps_t[i] = now
+        self._seq += 1
+        heappush(heap, (st.ps_v[i] + work, self._seq, c))
+        present += 1
+        st.npres[i] = present
+        st.busy[i] = present if present < st.servers else st.servers
+        self._ps_schedule(st, i, now)
+
+    def _ps_schedule(self, st, i, now):
+        """Make sure an event fires no later than the next departure at a PS instance. An arrival
+        only postpones departures unless it is itself the shortest: then a new event is scheduled
+        and the old one, found stale by its token, is ignored when it fires."""
+        heap = st.ps_heap[i]
+        if not heap:
+            st.ps_due[i] = INF
+            return
+        present = len(heap)
+        rate = 1.0 if present <= st.servers else st.servers / present
+        due = now + max(heap[0][0] - st.ps_v[i], 0.0) / rate
+        if due < st.ps_due[i]:
+            st.ps_token[i] += 1
+            st.ps_due[i] = due
+            self.at(due - now, (st, i, st.ps_token[i]), self._ps_event)
+
+    def _ps_event(self, event):
+        st, i, token = event._value
+        if token != st.ps_token[i]:
+            return   # a departure rescheduled since
+        now = self.env._now
+        heap = st.ps_heap[i]
+        present = len(heap)
+        rate = 1.0 if present <= st.servers else st.servers / present
+        v = st.ps_v[i] + (now - st.ps_t[i]) * rate
+        st.ps_v[i] = v
+        st.ps_t[i] = now
+        st.ps_due[i] = INF
+        eps = 1e-10 * (1.0 + v)
+        done = []
+        while heap and heap[0][0] <= v + eps:
+            done.append(heappop(heap)[2])
+        if done:
+            self._touch_station(st, i, now)
+            present = len(heap)
+            st.npres[i] = present
+            st.busy[i] = present if present < st.servers else st.servers
+            st.done[i] += len(done)
+            if not heap:
+                st.ps_v[i] = 0.0
+        self._ps_schedule(st, i, now)
+        for c in done:
+            self._departed(st, c, now)
+            self._after_service(c)
+
+    def _is_done(self, event):
+        c = event._value
+        st = c.st
+        i = c.si
+        now = self.env._now
+        self._touch_station(st, i, now)
+        st.npres[i] -= 1
+        st.busy[i] -= 1
+        st.done[i] += 1
+        self._departed(st, c, now)
+        self._after_service(c)
+
+    def _departed(self, st, c, now):
+        """Carried work and, for textbook networks, the per-class figures of a departure."""
+        if self.recording:
+            st.work_done += c.work
+            if st.detail:
+                # PS and IS have no queue: the wait is the time beyond the service demand
+                wait = max(now - c.ts - c.work, 0.0)
+                st.waits.buffer.append(wait)
+                if st.per_class:
+                    ci = c.ci
+                    st.cls_done[ci] += 1
+                    st.cls_work[ci] += c.work
+                    st.cls_soj[ci] += now - c.ts
+                    st.cls_wait[ci].buffer.append(wait)
 
     def _served(self, event):
         c = event._value
@@ -437,20 +766,36 @@ class _Replication:
         now = self.env._now
         q = st.queue[i]
         busy = st.busy[i]
+        npres = st.npres[i]
         dt = now - st.last[i]
         if dt:
             st.area_b[i] += busy * dt
-            st.area_n[i] += (busy + len(q)) * dt
+            st.area_n[i] += npres * dt
+            if st.detail:
+                st.state_area[npres if npres < st.state_limit else st.state_limit] += dt
             st.last[i] = now
         st.done[i] += 1
+        st.npres[i] = npres - 1
+        if self.recording:
+            st.work_done += c.work
+            if st.per_class:
+                ci = c.ci
+                st.cls_done[ci] += 1
+                st.cls_work[ci] += c.work
+                st.cls_soj[ci] += now - c.ts
         if q:
             nxt = q.popleft()
             if self.recording:
                 st.waits.buffer.append(now - nxt.tq)
-            self.at(nxt.svc * st.stretch[i], nxt, self._served)
+                if st.per_class:
+                    st.cls_wait[nxt.ci].buffer.append(now - nxt.tq)
+            self.at(nxt.work, nxt, self._served)
         else:
             st.busy[i] = busy - 1
-        self.advance(c)
+        if c.s is None:
+            self.advance(c)
+        else:
+            self._slice_work(c)
 
     def _release(self, p, i):
         now = self.env._now
@@ -462,131 +807,349 @@ class _Replication:
                 nxt.held = {}
             nxt.held[p] = i
             if self.recording:
-                p.waits.add(now - nxt.tq)
+                p.waits.buffer.append(now - nxt.tq)
             self.at(0.0, nxt, self._resume)
         else:
             p.held[i] -= 1
 
-    # -- SSE streams ---------------------------------------------------------------------------
-    def _stream(self, c, s):
-        env = self.env
-        now = env._now
-        ttft = s.ttft()
-        rate = s.rate()
-        duration = ttft + (s.tokens() / rate if rate > 0 else 0.0)
-        g = c.grp
+    # -- the LLM provider ------------------------------------------------------------------------
+    def _provider(self, c, step) -> bool:
+        """One attempt at the provider: through (True), or a 429 answered by the client's back-off
+        (the customer waits and tries again) or, after its last retry, a failure."""
+        pr = step.target
+        call = step.call
+        spec = pr.spec
+        now = self.env._now
+        if c.attempt == 0:
+            c.pstart = now
+            if call.turn is not None:
+                c.tin = call.input_by_turn[call.turn()]
+            else:
+                c.tin = call.input_fixed
+            c.tout = call.output() if call.output is not None else call.output_fixed
+        tokens = c.tin + c.tout
+        dt = now - pr.last
+        pr.last = now
+        if spec.rpm is not None:
+            pr.rpm_level = min(spec.rpm, pr.rpm_level + dt * spec.rpm / 60.0)
+        if spec.tpm is not None:
+            pr.tpm_level = min(spec.tpm, pr.tpm_level + dt * spec.tpm / 60.0)
+        ok_r = spec.rpm is None or pr.rpm_level >= 1.0
+        ok_t = spec.tpm is None or pr.tpm_level >= min(tokens, spec.tpm)
+        if ok_r and ok_t:
+            if spec.rpm is not None:
+                pr.rpm_level -= 1.0
+            if spec.tpm is not None:
+                pr.tpm_level -= min(tokens, spec.tpm)
+            if self.recording:
+                pr.calls += 1
+                if call.metric >= 0 and not c.child:
+                    self.metrics[call.metric].buffer.append(now - c.pstart)
+            c.attempt = 0
+            return True
+        # 429: "unsuccessful requests contribute to your per-minute limit" (OpenAI's rate-limit guide)
+        if spec.rpm is not None and pr.rpm_level >= 1.0:
+            pr.rpm_level -= 1.0
         if self.recording:
-            self.metrics[s.metric].add(now + ttft - c.t0)
-            self.streams_total += 1
-            if duration > self.longest_stream:
-                self.longest_stream = duration
-            if s.idle is not None:
-                if duration > s.idle:
-                    self.streams_long += 1
-                if ttft > s.idle:
-                    self.streams_cut += 1
+            pr.throttled += 1
+        if c.attempt >= spec.max_retries:
+            if self.recording:
+                pr.failed += 1
+            c.attempt = 0
+            self._reject(c, "llm provider 429 (rate limit)")
+            return False
+        backoff = min(spec.initial_backoff * 2.0 ** c.attempt, spec.max_backoff) * (1.0 - 0.25 * self.uniform())
+        c.attempt += 1
+        if self.recording:
+            pr.retries += 1
+        c.idx -= 1   # the same step again after the back-off
+        self.at(backoff, c, self._resume)
+        return False
+
+    def _fork(self, c, child):
+        ci, route = child
+        job = Customer(c.cls, ci, route, c.user)
+        job.child = True
+        job.t0 = now = self.env._now
+        self.run_entered += 1
+        self.present += 1
+        self.sum_in += now
+        if self.recording:
+            self.forked += 1
+        self.advance(job)
+
+    # -- SSE streams -----------------------------------------------------------------------------
+    def _stream(self, c, s):
+        now = self.env._now
+        ttft = s.ttft()
+        if s.thinking is not None and self.uniform() < s.thinking_share:
+            ttft += s.thinking()
+        tokens = c.tout if c.tout > 0 else s.tokens()
+        rate = s.rate()
+        gen = tokens / rate if rate > 0 else 0.0
+        deltas = max(1, min(math.ceil(tokens / s.tpc), math.ceil(gen / s.window)))
+        c.s = s
+        c.sleft = deltas - 1
+        c.sint = gen / (deltas - 1) if deltas > 1 else 0.0
+        c.st0 = now
+        c.snominal = ttft + gen
+        c.sgap = 0.0
+        c.sprev = now
+        c.srel = now + ttft          # when the provider sent the current slice's first delta
+        c.sfirst = True
+        c.key = s.keyed_n() if s.keyed_n is not None else 0
+        g = c.grp
         if g is not None:
             i = c.inst
             self._touch_group(g, i, now)
             g.streams[i] += 1
             if g.streams[i] > g.peak_streams[i]:
                 g.peak_streams[i] = g.streams[i]
-            gi = self.groups.index(g)
-            mem = g.mem_base + g.streams[i] * g.mem_per_stream
-            if mem > self.peak_memory[gi][i]:
-                self.peak_memory[gi][i] = mem
-        if s.background:
-            self.at(ttft, (c.inst, s.background, 1.0), self._background)
-            self.at(duration, (c.inst, s.background, -1.0), self._background)
-        self.at(duration, c, self._stream_end)
+        self.at(ttft, c, self._slice_release)
 
-    def _background(self, event):
-        """A stream starts (sign +1, at its first token) or stops (-1) loading its stations."""
-        inst, background, sign = event._value
+    def _slice_release(self, event):
+        c = event._value
+        c.sm = 1 if c.sfirst else min(c.s.slice, c.sleft)
+        c.swi = 0
+        self._slice_work(c)
+
+    def _slice_work(self, c):
+        """The current slice's work at the stream's next station, or the slice is delivered."""
+        s = c.s
+        work = s.work
+        while c.swi < len(work):
+            st, per_delta, select, pick = work[c.swi]
+            c.swi += 1
+            amount = per_delta * c.sm * st.slow
+            if amount <= 0.0:
+                continue
+            n = st.n
+            if n <= 1:
+                i = 0
+            elif select == BOUND:
+                i = c.inst % n
+            elif select == KEYED:
+                i = c.key % n
+            elif select == OTHER:
+                i = (c.key + 1 + pick()) % n
+            else:
+                i = pick()
+            self._enter(st, i, c, amount)
+            return
+        self._slice_done(c)
+
+    def _slice_done(self, c):
+        """A slice's deltas are delivered. A slice starts when the provider sends its first delta
+        and its work runs while the rest arrive, so on an idle loop it is done before its last token
+        and the stream keeps the provider's pace; when the loop or Redis is saturated the slices
+        fall behind and the stream gets longer."""
         now = self.env._now
-        for st, per_stream, bound in background:
-            targets = (inst % st.n,) if bound else range(st.n)
-            share = per_stream if bound else per_stream / st.n
-            for i in targets:
-                self._touch_station(st, i, now)
-                load = st.bg[i] + sign * share
-                if load < 1e-12:
-                    load = 0.0
-                st.bg[i] = load
-                # work interleaved with the stream deltas takes 1/(1-u) as long (capped when the
-                # streams alone would overload the server: utilization then reads >= 1)
-                st.stretch[i] = 1.0 / (1.0 - min(load, 0.99))
+        s = c.s
+        if c.sfirst:
+            c.sfirst = False
+            gap = now - c.st0
+            if self.recording and not c.child:
+                self.metrics[s.metric].buffer.append(now - c.t0)
+            span = 0.0
+        else:
+            c.sleft -= c.sm
+            span = (c.sm - 1) * c.sint
+            # the client's longest silence in this slice: its delivery beyond the provider's pace
+            gap = max(c.sint, now - max(c.sprev, c.srel) - span + c.sint) if c.sint > 0 else now - c.sprev
+        if gap > c.sgap:
+            c.sgap = gap
+        c.sprev = now
+        last_sent = c.srel + span        # when the provider sent this slice's last delta
+        if c.sleft > 0:
+            c.srel = last_sent + c.sint  # the next slice's first delta
+            wait = c.srel - now
+            if wait > 0.0:
+                self.at(wait, c, self._slice_release)
+            else:
+                c.sm = min(s.slice, c.sleft)
+                c.swi = 0
+                self._slice_work(c)
+            return
+        end = c.st0 + c.snominal - now   # the last token cannot be delivered before it is sent
+        if end > 0.0:
+            self.at(end, c, self._stream_end)
+            return
+        self._close_stream(c, now, record=True)
+        self.advance(c)
 
     def _stream_end(self, event):
         c = event._value
+        self._close_stream(c, self.env._now, record=True)
+        self.advance(c)
+
+    def _close_stream(self, c, now, record: bool):
+        s = c.s
+        c.s = None
         g = c.grp
         if g is not None:
             i = c.inst
-            self._touch_group(g, i, self.env._now)
+            self._touch_group(g, i, now)
             g.streams[i] -= 1
-        self.advance(c)
+        if record and self.recording and not c.child:
+            total = now - c.st0
+            self.streams_total += 1
+            if total > self.longest_stream:
+                self.longest_stream = total
+            self.metrics[s.total_metric].buffer.append(total)
+            self.metrics[s.gap_metric].buffer.append(c.sgap)
+            self.metrics[s.stretch_metric].buffer.append(total / c.snominal if c.snominal > 0 else 1.0)
 
+    # -- in flight at the end --------------------------------------------------------------------
     def _count_in_flight(self) -> int:
         """Customers inside the system at the end, counted where they are (not by subtraction):
-        in service, delay or stream (a pending event carrying the customer, other than the start of
-        a user's next request) or waiting in a station or pool queue."""
-        count = 0
+        in service, delay, back-off or stream (a pending event carrying the customer, other than the
+        start of a user's next request), waiting in a station or pool queue, or sharing a PS server."""
+        seen = set()
         begin = self._begin
         for _, _, _, ev in self.env._queue:
-            if isinstance(getattr(ev, "_value", None), Customer) and ev.callbacks and ev.callbacks[0] != begin:
-                count += 1
+            value = getattr(ev, "_value", None)
+            if isinstance(value, Customer) and ev.callbacks and ev.callbacks[0] != begin:
+                seen.add(id(value))
         for st in self.stations:
-            count += sum(len(q) for q in st.queue)
+            for q in st.queue:
+                seen.update(id(c) for c in q)
+            if st.ps_heap is not None:
+                for heap in st.ps_heap:
+                    seen.update(id(entry[2]) for entry in heap)
         for p in self.pools:
-            count += sum(len(q) for q in p.queue)
-        return count
+            for q in p.queue:
+                seen.update(id(c) for c in q)
+        return len(seen)
 
     # -- results ---------------------------------------------------------------------------------
     def _collect(self, duration: float) -> ReplicationResult:
         now = self.env._now
-        span = now - self.t_start if self.recording else 0.0
-        span = span or duration
+        self._touch_all(now)
+        self._flush_all()
+        series = list(self.series)
+        # MSER-5 on the number present per micro-batch: the further warm-up to discard
+        cut_batches, at_limit = 0, False
+        if self.truncate and len(series) >= 2 * MSER_BATCH:
+            tr = steady.mser(series, batch_size=MSER_BATCH, max_fraction=MSER_MAX_FRACTION)
+            cut_batches = min(tr.batches, len(self.snapshots) - 1)
+            at_limit = tr.at_limit
+        snap = self.snapshots[cut_batches] if self.snapshots else None
+        cut_micro = cut_batches * MSER_BATCH
+        t_from = self.boundary_times[cut_micro] if cut_micro < len(self.boundary_times) else self.t_start
+        span = (now - t_from) or duration
+        if snap is not None:
+            self._subtract(snap)
+        kept = series[cut_micro:]
+        trend = steady.trend(_batch_means(kept, TREND_BATCHES)) if len(kept) >= 4 * 2 else None
         station_util, station_in_system, station_throughput, station_waits, station_rejects = {}, {}, {}, {}, {}
+        station_work, details = {}, {}
         for st in self.stations:
-            for i in range(st.n):
-                self._touch_station(st, i, now)
-            station_util[st.name] = [(a + bg) / (span * st.servers) for a, bg in zip(st.area_b, st.area_bg)]
+            station_util[st.name] = [a / (span * st.servers) for a in st.area_b]
             station_in_system[st.name] = sum(st.area_n) / span
             station_throughput[st.name] = sum(st.done) / span
             st.waits.flush()
             station_waits[st.name] = st.waits
             station_rejects[st.name] = st.rejects
+            station_work[st.name] = st.work_done / span
+            if st.detail:
+                total = sum(st.state_area) or 1.0
+                if st.per_class:
+                    names = range(len(st.cls_done))
+                    done, work, soj, waits = st.cls_done, st.cls_work, st.cls_soj, st.cls_wait
+                else:
+                    # one class: its figures are the station's (the mean time there is the mean wait
+                    # plus the mean service)
+                    names = [0]
+                    n_done = sum(st.done)
+                    mean_soj = (st.waits.mean if st.waits.n else 0.0) + (st.work_done / n_done if n_done else 0.0)
+                    done, work, soj, waits = [n_done], [st.work_done], [mean_soj * n_done], [st.waits]
+                details[st.name] = StationDetail(
+                    state_probs=[a / total for a in st.state_area],
+                    class_throughput={self.class_names[k]: done[k] / span for k in names},
+                    class_work={self.class_names[k]: work[k] / span for k in names},
+                    class_in_system={self.class_names[k]: soj[k] / span for k in names},
+                    class_wait={self.class_names[k]: waits[k] for k in names})
         pool_util, pool_waits, pool_rejects = {}, {}, {}
         for p in self.pools:
-            for i in range(p.n):
-                self._touch_pool(p, i, now)
             pool_util[p.name] = [a / (span * p.size) for a in p.area]
             p.waits.flush()
             pool_waits[p.name] = p.waits
             pool_rejects[p.name] = p.rejects
         mean_streams, peak_streams, peak_mem, mem_limit = {}, {}, {}, {}
-        for gi, g in enumerate(self.groups):
-            for i in range(g.n):
-                self._touch_group(g, i, now)
+        for g in self.groups:
             mean_streams[g.name] = [a / span for a in g.area_streams]
-            peak_streams[g.name] = list(g.peak_streams)
-            peak_mem[g.name] = list(self.peak_memory[gi])
+            batches = g.batch_peaks[cut_micro:] or [list(g.peak_streams)]
+            peaks = [max(b[i] for b in batches) for i in range(g.n)]
+            peak_streams[g.name] = peaks
+            peak_mem[g.name] = [g.mem_base + p * g.mem_per_stream for p in peaks]
             mem_limit[g.name] = g.mem_limit
-        for h in self.metrics:
-            h.flush()
+        providers = {pr.spec.name: {"calls": pr.calls, "throttled": pr.throttled, "failed": pr.failed,
+                                    "retries": pr.retries} for pr in self.providers}
         in_flight = self._count_in_flight()
         return ReplicationResult(
-            measured_time=span,
+            measured_time=span, truncated_s=t_from - self.t_start, mser_at_limit=at_limit,
+            in_system_series=series, kept_from=cut_micro,
+            trend_growing=bool(trend.growing) if trend else False,
+            trend_growth=float(trend.relative_growth) if trend else 0.0,
+            trend_p=float(trend.p_value) if trend else 1.0,
+            mean_present=sum(kept) / len(kept) if kept else 0.0,
             metrics={name: h for name, h in zip(self.net.metrics, self.metrics)},
             station_util=station_util, station_in_system=station_in_system,
             station_throughput=station_throughput, station_waits=station_waits,
-            station_rejects=station_rejects, pool_util=pool_util, pool_waits=pool_waits,
+            station_rejects=station_rejects, station_work=station_work,
+            station_detail=details, pool_util=pool_util, pool_waits=pool_waits,
             pool_rejects=pool_rejects, group_mean_streams=mean_streams,
             group_peak_streams=peak_streams, group_peak_memory_mib=peak_mem,
             group_memory_limit_mib=mem_limit, rejected=dict(sorted(self.rejected.items())),
-            arrivals=self.arrivals, completed=self.completed, streams_total=self.streams_total,
-            streams_over_idle_timeout=self.streams_long,
-            streams_silent_over_idle_timeout=self.streams_cut, longest_stream_s=self.longest_stream,
+            providers=providers, arrivals=self.arrivals, completed=self.completed, forked=self.forked,
+            streams_total=self.streams_total, longest_stream_s=self.longest_stream,
             run_entered=self.run_entered, run_completed=self.run_completed,
             run_rejected=self.run_rejected, run_in_flight=in_flight,
         )
+
+    def _subtract(self, snap: dict) -> None:
+        """Measure from the truncation point: subtract what every counter held there."""
+        for st, s in zip(self.stations, snap["stations"]):
+            (area_b, area_n, done, rejects, work, waits, state_area, cls_done, cls_work, cls_soj, cls_wait) = s
+            st.area_b = [a - b for a, b in zip(st.area_b, area_b)]
+            st.area_n = [a - b for a, b in zip(st.area_n, area_n)]
+            st.done = [a - b for a, b in zip(st.done, done)]
+            st.rejects -= rejects
+            st.work_done -= work
+            st.waits.subtract(waits)
+            if st.detail:
+                st.state_area = [a - b for a, b in zip(st.state_area, state_area)]
+            if st.per_class:
+                for h, sn in zip(st.cls_wait, cls_wait):
+                    h.subtract(sn)
+            st.cls_done = [a - b for a, b in zip(st.cls_done, cls_done)]
+            st.cls_work = [a - b for a, b in zip(st.cls_work, cls_work)]
+            st.cls_soj = [a - b for a, b in zip(st.cls_soj, cls_soj)]
+        for p, (area, rejects, waits) in zip(self.pools, snap["pools"]):
+            p.area = [a - b for a, b in zip(p.area, area)]
+            p.rejects -= rejects
+            p.waits.subtract(waits)
+        for g, area in zip(self.groups, snap["groups"]):
+            g.area_streams = [a - b for a, b in zip(g.area_streams, area)]
+        for pr, (calls, throttled, failed, retries) in zip(self.providers, snap["providers"]):
+            pr.calls -= calls
+            pr.throttled -= throttled
+            pr.failed -= failed
+            pr.retries -= retries
+        for h, sn in zip(self.metrics, snap["metrics"]):
+            h.subtract(sn)
+        self.rejected = {k: v - snap["rejected"].get(k, 0) for k, v in self.rejected.items()
+                         if v - snap["rejected"].get(k, 0) > 0}
+        arrivals, completed, streams, forked = snap["counts"]
+        self.arrivals -= arrivals
+        self.completed -= completed
+        self.streams_total -= streams
+        self.forked -= forked
+
+
+def _batch_means(values: list[float], batches: int) -> list[float]:
+    """``values`` averaged in ``batches`` consecutive groups of (nearly) equal size."""
+    if len(values) < batches:
+        return list(values)
+    edges = np.linspace(0, len(values), batches + 1).round().astype(int)
+    return [float(np.mean(values[a:b])) for a, b in zip(edges[:-1], edges[1:]) if b > a]

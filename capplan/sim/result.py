@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from capplan.sim.stats import Histogram
 
 
 @dataclass
+class StationDetail:
+    """Per-class figures at one station and the time-average distribution of the number present
+    (kept for textbook networks)."""
+
+    state_probs: list[float]                      # P(N = n) for n < state_limit, then P(N >= state_limit)
+    class_throughput: dict[str, float]            # departures per second by class
+    class_work: dict[str, float]                  # server-seconds of work per second by class
+    class_in_system: dict[str, float]             # time-average number present by class (Little: X_k x W_k)
+    class_wait: dict[str, Histogram]              # FCFS: time in queue; PS/IS: time beyond the service demand
+
+
+@dataclass
 class ReplicationResult:
-    """Everything one replication measured after warm-up (plus whole-run conservation counters)."""
+    """Everything one replication measured after its warm-up and MSER-5 truncation (plus whole-run
+    conservation counters)."""
 
     measured_time: float
     metrics: dict[str, Histogram]
@@ -29,9 +42,21 @@ class ReplicationResult:
     arrivals: int                                 # requests that arrived in the measured window
     completed: int
     streams_total: int
-    streams_over_idle_timeout: int                # whole stream longer than the proxy timeout
-    streams_silent_over_idle_timeout: int         # time to first token alone exceeds it: cut
+    station_work: dict[str, float] = field(default_factory=dict)      # completed service demand per second
+    station_detail: dict[str, StationDetail] = field(default_factory=dict)
+    providers: dict[str, dict[str, int]] = field(default_factory=dict)  # calls, throttled (429s), failed, retries
+    forked: int = 0                               # detached event jobs started (an event bus)
     longest_stream_s: float = 0.0                 # the longest stream simulated in the window
+    # steady state: warm-up found by MSER-5 beyond the fixed one, the number present per micro-batch
+    # (the whole measured window; the kept part starts at kept_from) and the trend test on the kept part
+    truncated_s: float = 0.0
+    mser_at_limit: bool = False
+    in_system_series: list[float] = field(default_factory=list)
+    kept_from: int = 0
+    trend_growing: bool = False
+    trend_growth: float = 0.0
+    trend_p: float = 1.0
+    mean_present: float = 0.0
     # whole-run conservation: entered == completed + rejected + in_flight
     run_entered: int = 0
     run_completed: int = 0

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing import get_context
 from typing import Callable
 
@@ -38,6 +38,13 @@ class SimResult:
     replications: list[ReplicationResult]
     duration: float
     warmup: float
+    servers: dict[str, int] = field(default_factory=dict)      # station -> servers x instances
+
+    def station_servers(self, name: str) -> int:
+        return self.servers.get(name, 1)
+
+    def class_throughput(self, cls: str) -> Estimate:
+        return estimate([r.metrics[f"response:{cls}"].n / r.measured_time for r in self.replications])
 
     def metric(self, name: str) -> MetricSummary:
         hists = [r.metrics[name] for r in self.replications]
@@ -70,6 +77,35 @@ class SimResult:
     def share_above(self, name: str, threshold: float) -> Estimate:
         return estimate([r.metrics[name].share_above(threshold) for r in self.replications])
 
+    def station_blocking(self, name: str) -> Estimate:
+        """Share of the customers arriving at the station that it turned away (capacity K full)."""
+        values = []
+        for r in self.replications:
+            done = r.station_throughput[name] * r.measured_time
+            rejects = r.station_rejects[name]
+            values.append(rejects / (done + rejects) if done + rejects else 0.0)
+        return estimate(values)
+
+    def station_carried_work(self, name: str) -> Estimate:
+        """Completed service demand per second (server-seconds per second, all instances)."""
+        return estimate([r.station_work[name] for r in self.replications])
+
+    def state_probabilities(self, name: str) -> list[Estimate]:
+        """Time-average P(N = n) at an instance of the station, n = 0 .. limit - 1, then P(N >= limit)."""
+        per_rep = [r.station_detail[name].state_probs for r in self.replications]
+        return [estimate([probs[n] for probs in per_rep]) for n in range(len(per_rep[0]))]
+
+    def class_at_station(self, name: str, cls: str) -> dict:
+        """Throughput, mean number present (Little's law), utilization share and waits of one class at
+        one station."""
+        details = [r.station_detail[name] for r in self.replications]
+        return {
+            "throughput": estimate([d.class_throughput.get(cls, 0.0) for d in details]),
+            "in_system": estimate([d.class_in_system.get(cls, 0.0) for d in details]),
+            "work": estimate([d.class_work.get(cls, 0.0) for d in details]),
+            "wait": _summarise([d.class_wait[cls] for d in details if cls in d.class_wait]),
+        }
+
     def rejected_share(self) -> Estimate:
         values = []
         for r in self.replications:
@@ -90,8 +126,8 @@ def _summarise(hists) -> MetricSummary:
 
 
 def _worker(args):
-    net, seed, duration, warmup = args
-    return run_replication(net, seed, duration, warmup)
+    net, seed, duration, warmup, truncate = args
+    return run_replication(net, seed, duration, warmup, truncate)
 
 
 def default_workers() -> int:
@@ -99,10 +135,12 @@ def default_workers() -> int:
 
 
 def simulate(net: NetworkSpec, *, duration: float, warmup: float, replications: int = 5, seed: int = 1,
-             workers: int | None = None, on_done: Callable[[], None] | None = None) -> SimResult:
-    """Run ``replications`` independent replications of ``net`` and return them."""
+             workers: int | None = None, on_done: Callable[[], None] | None = None,
+             truncate: bool = True) -> SimResult:
+    """Run ``replications`` independent replications of ``net`` and return them (``truncate``:
+    discard the further warm-up MSER-5 finds after the fixed one)."""
     seeds = np.random.SeedSequence(seed).spawn(replications)
-    jobs = [(net, s, duration, warmup) for s in seeds]
+    jobs = [(net, s, duration, warmup, truncate) for s in seeds]
     workers = default_workers() if workers is None else workers
     results: list[ReplicationResult] = []
     if workers <= 1 or replications == 1:
@@ -116,7 +154,8 @@ def simulate(net: NetworkSpec, *, duration: float, warmup: float, replications: 
                 results.append(result)
                 if on_done:
                     on_done()
-    return SimResult(network=net.name, replications=results, duration=duration, warmup=warmup)
+    return SimResult(network=net.name, replications=results, duration=duration, warmup=warmup,
+                     servers=_servers(net))
 
 
 def run_many(jobs: list[tuple[NetworkSpec, float, float, int, int]], workers: int | None = None,
@@ -128,7 +167,7 @@ def run_many(jobs: list[tuple[NetworkSpec, float, float, int, int]], workers: in
     flat = []
     for k, (net, duration, warmup, reps, seed) in enumerate(jobs):
         for s in np.random.SeedSequence(seed).spawn(reps):
-            flat.append((k, (net, s, duration, warmup)))
+            flat.append((k, (net, s, duration, warmup, True)))
     workers = default_workers() if workers is None else workers
     out: list[list[ReplicationResult]] = [[] for _ in jobs]
     if workers <= 1 or len(flat) <= 1:
@@ -145,4 +184,9 @@ def run_many(jobs: list[tuple[NetworkSpec, float, float, int, int]], workers: in
                 out[k].append(fut.result())
                 if on_done:
                     on_done()
-    return [SimResult(network=j[0].name, replications=r, duration=j[1], warmup=j[2]) for j, r in zip(jobs, out)]
+    return [SimResult(network=j[0].name, replications=r, duration=j[1], warmup=j[2], servers=_servers(j[0]))
+            for j, r in zip(jobs, out)]
+
+
+def _servers(net: NetworkSpec) -> dict[str, int]:
+    return {s.name: s.servers * s.instances for s in net.stations}

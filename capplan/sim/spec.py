@@ -1,8 +1,8 @@
 """The compiled form of a model the engine runs: stations, pools, request classes and their routes.
 
 Both textbook networks (capplan.model.network) and LibreChat architectures (capplan.model.tier)
-compile to a :class:`NetworkSpec`; the engine knows nothing else. Plain dataclasses, picklable,
-so replications can run in worker processes.
+compile to a :class:`NetworkSpec` (capplan.sim.build); the engine knows nothing else. Plain
+dataclasses, picklable, so replications can run in worker processes.
 """
 
 from __future__ import annotations
@@ -14,27 +14,37 @@ from capplan.model.distributions import Dist
 
 
 class Op(IntEnum):
-    SERVE = 0      # wait for one of the station's servers, hold it for a service time
-    DELAY = 1      # pure delay (infinite servers): LLM calls, client-side time
-    ACQUIRE = 2    # take a token from a pool (DB connection, queue worker, provider slot), wait or be rejected
+    SERVE = 0      # be served at a station (FCFS queue, processor sharing or infinite servers)
+    DELAY = 1      # pure delay (infinite servers, no statistics): client-side time, network hops
+    ACQUIRE = 2    # take a token from a pool (DB connection, queue worker, mesh connection), wait or be rejected
     RELEASE = 3    # give the token back
     BIND = 4       # pick a replica of a group (load balancing); later steps on that group use it
-    STREAM = 5     # an SSE generation: time to first token + tokens / rate, held on the bound replica
+    STREAM = 5     # an SSE generation: first token, then the deltas' work on the loop and Redis, in slices
     MARK = 6       # record the time since the request started into a named metric
     LIMIT = 7      # fixed-window rate limit: reject when the window's count is exhausted
     BRANCH = 8     # jump to one of several route positions with given probabilities
     JUMP = 9       # jump to a route position
+    PROVIDER = 10  # a call to the LLM provider: its account's RPM/TPM buckets, 429s, client retries
+    FORK = 11      # start a detached job on its own route (an event to a bus); the customer goes on
+
+
+# Station disciplines
+FCFS, PS, IS = "fcfs", "ps", "is"
+# How a stream's work picks the instance of a multi-instance station
+BOUND, KEYED, OTHER, RANDOM = 0, 1, 2, 3
 
 
 @dataclass
 class Step:
     op: Op
-    target: int = -1                 # station / pool / group / metric / limiter index
+    target: int = -1                 # station / pool / group / metric / limiter / provider index
     dist: Dist | None = None         # service or delay time
     prob: float = 1.0                # the step runs with this probability, else it is skipped
     branches: tuple[tuple[float, int], ...] = ()   # BRANCH: (cumulative probability, route index)
     jump: int = -1                   # JUMP: route index
     stream: "StreamSpec | None" = None
+    call: "CallSpec | None" = None   # PROVIDER: what the call asks of the provider
+    route: "list[Step] | None" = None  # FORK: the detached job's route
 
 
 @dataclass
@@ -45,7 +55,8 @@ class StationSpec:
     instances: int = 1               # replicas of this station
     group: int = -1                  # replica group whose binding picks the instance (-1: random)
     slowdown: float = 1.0            # service times are multiplied by this (CPU limit below one core)
-    kind: str = "queue"              # label for reports: cpu, db, cache, proxy, queue ...
+    kind: str = "queue"              # label for reports: cpu, database, cache, proxy, queue ...
+    discipline: str = FCFS           # fcfs | ps (processor sharing) | is (infinite servers)
 
 
 @dataclass
@@ -56,6 +67,7 @@ class PoolSpec:
     group: int = -1
     loss: bool = False               # True: reject when empty (connection cap); False: wait FIFO
     kind: str = "pool"
+    queue_limit: int | None = None   # at most this many may wait (Envoy's pending requests); None = unlimited
 
 
 @dataclass
@@ -73,24 +85,72 @@ class LimitSpec:
     name: str
     limit: int                       # requests allowed per window per key
     window_s: float
-    keys: int = 1                    # number of distinct keys (users, IPs)
+    keys: int = 1                    # number of distinct keys (users, IPs); 1 = one global counter
     users_per_key: int = 1           # key = user // users_per_key
 
 
 @dataclass
+class ProviderSpec:
+    """An LLM provider account's limits for one model: token buckets refilled every second."""
+
+    name: str
+    rpm: float | None                # requests per minute
+    tpm: float | None                # tokens per minute
+    max_retries: int = 2
+    initial_backoff: float = 0.5
+    max_backoff: float = 8.0
+
+
+@dataclass
+class CallSpec:
+    """One call to the provider: the tokens it counts against TPM.
+
+    ``turns`` set: a chat message; its conversation turn is drawn (P(turn k) = turns[k-1]) and its
+    prompt has ``input_by_turn[k-1]`` tokens; the answer's length is drawn from ``output`` and kept
+    for the stream. Otherwise a fixed ``input`` + ``output_fixed`` (e.g. a title call)."""
+
+    input_fixed: float = 0.0
+    output_fixed: float = 0.0
+    output: Dist | None = None
+    turns: tuple[float, ...] = ()
+    input_by_turn: tuple[float, ...] = ()
+    metric: int = -1                 # records the provider wait (429 back-off) per call
+
+
+@dataclass
+class StreamWork:
+    """Work one streamed delta does at a station: ``per_delta`` server-seconds on ``station``."""
+
+    station: int
+    per_delta: float
+    select: int = BOUND              # BOUND (the customer's replica), KEYED (the stream's shard), OTHER, RANDOM
+
+
+@dataclass
 class StreamSpec:
-    """An SSE generation held on the bound replica for ttft + tokens / rate seconds."""
+    """An SSE generation. The provider sends the first token after ``ttft`` (plus a reasoning
+    model's silence); LibreChat coalesces the chunks into at most one delta per ``window_s``, so an
+    answer of T tokens at r tokens/s makes min(ceil(T / tokens_per_chunk), ceil(T / r / window))
+    deltas. Each delta costs ``work`` at its stations (the Node event loop, Redis). The deltas are
+    processed in slices of ``slice_deltas``: a slice waits until its tokens have arrived and the
+    previous slice is done, then does its work at each station in turn. When the loop or Redis is
+    saturated, slices wait: the stream gets longer and the first token later, and no station ever
+    does more work than it has servers for."""
 
     ttft: Dist
-    tokens: Dist
-    token_rate: Dist                 # tokens per second (mean and cv)
-    ttft_metric: int                 # metric index for time to first token (from request start)
-    idle_timeout_s: float | None     # proxy idle/read timeout the stream is compared with
-    # Fine-grained work an open stream does from first token to end (a delta every ~25 ms, each
-    # well under a millisecond) is background load on single-server stations, not separate jobs:
-    # (station index, share of one server per open stream, bound to the stream's replica?).
-    # Unbound load is spread evenly over the station's instances.
-    background: list[tuple[int, float, bool]] = field(default_factory=list)
+    tokens: Dist                     # answer length when the provider call did not draw one
+    token_rate: Dist                 # tokens per second while streaming
+    window_s: float
+    tokens_per_chunk: float
+    slice_deltas: int
+    work: list[StreamWork]
+    ttft_metric: int                 # time to first token (from request start)
+    gap_metric: int                  # the longest silence the client saw (first token included)
+    total_metric: int                # the stream's length (from its start to its last delta)
+    stretch_metric: int              # actual / nominal stream length (1 = never slowed)
+    thinking: Dist | None = None     # a reasoning model's silence before the first token
+    thinking_share: float = 0.0
+    mean_deltas: float = 0.0         # E[deltas per answer] (for the screen)
 
 
 @dataclass
@@ -112,9 +172,13 @@ class NetworkSpec:
     pools: list[PoolSpec] = field(default_factory=list)
     groups: list[GroupSpec] = field(default_factory=list)
     limits: list[LimitSpec] = field(default_factory=list)
+    providers: list[ProviderSpec] = field(default_factory=list)
     metrics: list[str] = field(default_factory=list)
-    # metrics whose samples also feed a named aggregate, e.g. every API-type MARK -> "api_latency"
     notes: dict[str, str] = field(default_factory=dict)
+    # per-class figures at every station and the time-average distribution of the number present
+    # (textbook networks report them; the LibreChat tiers skip the bookkeeping)
+    detail: bool = False
+    state_limit: int = 30            # P(N = n) kept for n < state_limit; the rest is the tail
 
     def metric_index(self, name: str) -> int:
         if name not in self.metrics:

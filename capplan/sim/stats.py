@@ -57,6 +57,21 @@ class Histogram:
             np.clip(idx, 0, NBINS - 1, out=idx)
             self.counts += np.bincount(idx, minlength=NBINS)
 
+    def snapshot(self) -> tuple:
+        """The counts so far, to be subtracted later (measuring from a point found after the run)."""
+        self.flush()
+        return (self.counts.copy(), self.zeros, self.n, self.total, self.total_sq)
+
+    def subtract(self, snap: tuple) -> None:
+        """Remove what :meth:`snapshot` had counted: the histogram of the samples added since."""
+        counts, zeros, n, total, total_sq = snap
+        self.flush()
+        self.counts -= counts
+        self.zeros -= zeros
+        self.n -= n
+        self.total -= total
+        self.total_sq -= total_sq
+
     @property
     def mean(self) -> float:
         self.flush()
