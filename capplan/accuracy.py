@@ -20,8 +20,8 @@ from capplan.sim.stats import Estimate, estimate
 EXP = "exponential"
 
 
-def _open(name, servers, lam, service, capacity=None, interarrival=None):
-    station = {"name": "server", "servers": servers}
+def _open(name, servers, lam, service, capacity=None, interarrival=None, discipline="fcfs"):
+    station = {"name": "server", "servers": servers, "discipline": discipline}
     if capacity is not None:
         station["capacity"] = capacity
     return {"kind": "network", "name": name, "stations": [station],
@@ -75,6 +75,22 @@ def _class_throughput(cls):
     return lambda r: estimate([rep.metrics[f"response:{cls}"].n / rep.measured_time for rep in r.replications])
 
 
+def _state(n, station="server"):
+    return lambda r: r.state_probabilities(station)[n]
+
+
+def _in_system(station="server"):
+    return lambda r: r.station_in_system(station)
+
+
+def _class_present(station, cls):
+    return lambda r: r.class_at_station(station, cls)["in_system"]
+
+
+def _poisson(mean: float, n: int) -> float:
+    return math.exp(-mean + n * math.log(mean) - math.lgamma(n + 1))
+
+
 def cases() -> list[Case]:
     out = []
     lam, mu = 0.7, 1.0
@@ -97,7 +113,8 @@ def cases() -> list[Case]:
                     _open("mmck", c, lam, {"kind": EXP, "mean": 1.0}, capacity=k), lam, (
         Metric("loss probability", "mean", ex.p_loss, _loss),
         Metric("throughput", "mean", ex.throughput, _throughput),
-        Metric("mean time in system", "mean", ex.w, _response_mean()))))
+        Metric("mean time in system", "mean", ex.w, _response_mean()),
+        *(Metric(f"P(N = {n}) (time average)", "mean", float(ex.state_probs[n]), _state(n)) for n in range(k + 1)))))
     lam, c = 8.0, 10
     out.append(Case("M/G/10/10 lognormal", "lambda 8, holding lognormal mean 1 cv 2: SSE connection cap",
                     _open("mgcc", c, lam, {"kind": "lognormal", "mean": 1.0, "cv": 2.0}, capacity=c), lam, (
@@ -118,6 +135,22 @@ def cases() -> list[Case]:
                           interarrival={"kind": "erlang", "mean": 1.0 / lam, "cv": 1.0 / math.sqrt(2.0)}), lam, (
         Metric("mean wait (exact GI/M/1)", "mean", exact.wq, _wait_mean, note=f"Kingman says {kingman:.4f}"),
         Metric("P(wait) (exact sigma)", "mean", exact.p_wait, _p_wait))))
+    # Processor sharing is insensitive: M/G/1-PS has mean sojourn S / (1 - rho) for any service time
+    # distribution (Kleinrock 1976, sec. 4.4), unlike FCFS (Pollaczek-Khinchine grows with cv^2).
+    lam = 0.7
+    for label, service in (("deterministic", {"kind": "deterministic", "mean": 1.0}),
+                           ("lognormal cv 2", {"kind": "lognormal", "mean": 1.0, "cv": 2.0})):
+        out.append(Case(f"M/G/1-PS {label}", f"lambda 0.7, {label} service mean 1, processor sharing",
+                        _open("mg1ps", 1, lam, service, discipline="ps"), lam,
+                        (Metric("mean sojourn S / (1 - rho), insensitive", "mean", 1.0 / (1.0 - lam), _response_mean()),
+                         Metric("mean number present rho / (1 - rho)", "mean", lam / (1.0 - lam), _in_system()))))
+    # Infinite servers: M/G/inf holds a Poisson number of customers, mean lambda x S, whatever the
+    # holding time distribution.
+    lam, hold = 3.0, 2.0
+    out.append(Case("M/G/inf lognormal", "lambda 3, holding lognormal mean 2 cv 1.5 (a delay station)",
+                    _open("mginf", 1, lam, {"kind": "lognormal", "mean": hold, "cv": 1.5}, discipline="is"), lam, (
+        Metric("mean number present (lambda S)", "mean", lam * hold, _in_system()),
+        *(Metric(f"P(N = {n}) (Poisson)", "mean", _poisson(lam * hold, n), _state(n)) for n in (3, 6, 9)))))
     mva = analytic.mva_exact([0.4, 0.9], think_time=6.0, population=12, servers=[1, 2])
     closed = {"kind": "network", "name": "closed", "stations": [{"name": "cpu", "servers": 1}, {"name": "db", "servers": 2}],
               "classes": [{"name": "user", "population": 12, "think": {"kind": EXP, "mean": 5.0},
@@ -147,7 +180,33 @@ def cases() -> list[Case]:
         Metric("class a throughput (exact multi-class MVA)", "mean", float(multi.throughputs[0]), _class_throughput("a")),
         Metric("class b throughput", "mean", float(multi.throughputs[1]), _class_throughput("b")),
         Metric("class a response", "mean", float(multi.response_times[0]), _response_mean("a")),
-        Metric("class b response", "mean", float(multi.response_times[1]), _response_mean("b")))))
+        Metric("class b response", "mean", float(multi.response_times[1]), _response_mean("b")),
+        *(Metric(f"class {cls} present at {st}", "mean", float(multi.queue_lengths[r, k]), _class_present(st, cls))
+          for r, cls in enumerate("ab") for k, st in enumerate(("cpu", "disk"))))))
+    # A BCMP network written directly: a processor-sharing CPU whose service differs by class and is
+    # not exponential, an FCFS disk (class-independent exponential, as BCMP requires of FCFS) and an
+    # infinite-server network hop. Product form holds, so exact multi-class MVA gives the answer
+    # (Baskett, Chandy, Muntz & Palacios 1975).
+    bcmp_d = [[0.30, 2 * 0.2, 1.0], [0.50, 0.2, 0.5]]    # demands: cpu (PS), disk (FCFS, 2 vs 1 visits), net (IS)
+    bcmp = analytic.mva_multiclass(bcmp_d, [3.0, 1.0], [5, 3], servers=[1, 1, None])
+    net = {"kind": "network", "name": "bcmp",
+           "stations": [{"name": "cpu", "discipline": "ps"}, {"name": "disk"}, {"name": "net", "discipline": "is"}],
+           "classes": [
+               {"name": "a", "population": 5, "think": {"kind": EXP, "mean": 3.0},
+                "route": [{"station": "cpu", "service": {"kind": "lognormal", "mean": 0.3, "cv": 2.0}},
+                          {"station": "disk", "service": {"kind": EXP, "mean": 0.2}},
+                          {"station": "disk", "service": {"kind": EXP, "mean": 0.2}},
+                          {"station": "net", "service": {"kind": "gamma", "mean": 1.0, "cv": 0.5}}]},
+               {"name": "b", "population": 3, "think": {"kind": EXP, "mean": 1.0},
+                "route": [{"station": "cpu", "service": {"kind": "deterministic", "mean": 0.5}},
+                          {"station": "disk", "service": {"kind": EXP, "mean": 0.2}},
+                          {"station": "net", "service": {"kind": "erlang", "mean": 0.5, "cv": 0.5}}]}]}
+    out.append(Case("BCMP: PS + FCFS + IS, 2 classes", "N (5, 3), think (3, 1) s; PS CPU lognormal / deterministic by "
+                    "class; FCFS disk exp; IS hop gamma / Erlang", net, float(sum(bcmp.throughputs)), (
+        Metric("class a throughput (exact multi-class MVA)", "mean", float(bcmp.throughputs[0]), _class_throughput("a")),
+        Metric("class b throughput", "mean", float(bcmp.throughputs[1]), _class_throughput("b")),
+        Metric("class a present at the PS cpu", "mean", float(bcmp.queue_lengths[0, 0]), _class_present("cpu", "a")),
+        Metric("class b present at the PS cpu", "mean", float(bcmp.queue_lengths[1, 0]), _class_present("cpu", "b")))))
     return out
 
 

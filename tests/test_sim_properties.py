@@ -92,7 +92,8 @@ def networks(draw):
     n_st = draw(st.integers(1, 3))
     stations = []
     for i in range(n_st):
-        s = {"name": f"s{i}", "servers": draw(st.integers(1, 4))}
+        s = {"name": f"s{i}", "servers": draw(st.integers(1, 4)),
+             "discipline": draw(st.sampled_from(["fcfs", "ps", "is"]))}
         if draw(st.booleans()):
             s["capacity"] = draw(st.integers(1, 10))
         stations.append(s)
@@ -124,10 +125,15 @@ def test_any_scenario_runs_or_fails_cleanly(doc, seed):
     except CapplanError as exc:
         assert "\n" not in str(exc)
         return
-    rep = run_replication(compile_network(model), np.random.SeedSequence(seed), model.duration, model.warmup)
+    net = compile_network(model)
+    rep = run_replication(net, np.random.SeedSequence(seed), model.duration, model.warmup)
     assert rep.run_entered == rep.run_completed + rep.run_rejected + rep.run_in_flight
-    for utils in rep.station_util.values():
-        assert all(0.0 <= u <= 1.0 + 1e-9 for u in utils)
+    for spec in net.stations:
+        if spec.discipline != "is":
+            assert all(0.0 <= u <= 1.0 + 1e-9 for u in rep.station_util[spec.name])
+    for detail in rep.station_detail.values():
+        total = sum(detail.state_probs)
+        assert total == 0.0 or abs(total - 1.0) < 1e-9
 
 
 @settings(max_examples=30, deadline=None)

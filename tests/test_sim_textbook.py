@@ -9,9 +9,10 @@ from capplan.accuracy import cases, run_case
 from capplan.sim.runner import simulate
 
 # arrivals per replication, chosen so each interval is at most +-5% (10 replications)
-CUSTOMERS = {"M/M/1": 60_000, "M/M/8": 120_000, "M/M/3/6": 20_000, "M/G/10/10 lognormal": 150_000,
+CUSTOMERS = {"M/M/1": 60_000, "M/M/8": 120_000, "M/M/3/6": 80_000, "M/G/10/10 lognormal": 150_000,
              "M/D/1": 40_000, "M/G/1 cv^2=4": 150_000, "E2/M/1": 80_000, "closed, 1 class": 20_000,
-             "closed, 2 classes": 20_000}
+             "closed, 2 classes": 20_000, "M/G/1-PS deterministic": 40_000, "M/G/1-PS lognormal cv 2": 60_000,
+             "M/G/inf lognormal": 40_000, "BCMP: PS + FCFS + IS, 2 classes": 20_000}
 CASES = {c.name: c for c in cases()}
 
 

@@ -100,6 +100,8 @@ def network_document(name: str, seed: int, result: SimResult, stations: list[str
     for s in stations:
         probs = result.state_probabilities(s)
         limit = len(probs) - 1
+        # states past the largest ever seen are all zero: list up to it, then the tail
+        shown = max((n for n in range(limit) if probs[n].high > 0), default=0) + 1
         per_class = {}
         for c in classes:
             at = result.class_at_station(s, c)
@@ -122,7 +124,7 @@ def network_document(name: str, seed: int, result: SimResult, stations: list[str
             "p_wait": num(result.station_wait(s).share_positive.mean),
             "p_wait_ci95": interval(result.station_wait(s).share_positive),
             "blocking": figure(result.station_blocking(s)),
-            "state_probabilities": {**{str(n): figure(probs[n]) for n in range(limit)},
+            "state_probabilities": {**{str(n): figure(probs[n]) for n in range(shown)},
                                     f">={limit}": figure(probs[limit])},
             "classes": per_class,
         }
