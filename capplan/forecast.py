@@ -166,7 +166,9 @@ def load_scale(tier: Tier, workload: Workload, users: int, full: Screen | None =
     full = full or screen(build_network(tier, workload, users))
     # only where work waits: a limit over capacity refuses the excess at any load (and per-key limits
     # do not shrink with the load), so its point is simulated as it is
-    worst = max((v for k, v in full.offered.items() if full.kinds.get(k, "queue") == "queue"), default=0.0)
+    # (an event bus's consumers are off the users' path: their lag grows, the users' figures do not)
+    worst = max((v for k, v in full.offered.items() if full.kinds.get(k, "queue") == "queue" and k != "kafka.consumers"),
+                default=0.0)
     scale = 1.0
     if worst > OVERLOAD_SIMULATED:
         scale = OVERLOAD_SIMULATED / worst
@@ -271,9 +273,11 @@ def _summarise(tier: Tier, workload: Workload, users: int, net: NetworkSpec, scr
     calls = sum(r.providers.get(p, {}).get("calls", 0) for r in reps for p in r.providers)
     throttled = sum(r.providers.get(p, {}).get("throttled", 0) for r in reps for p in r.providers)
     failed = sum(r.providers.get(p, {}).get("failed", 0) for r in reps for p in r.providers)
+    tokens = sum(r.providers.get(p, {}).get("tokens", 0.0) for r in reps for p in r.providers)
     attempts = calls + throttled
     measured = sum(r.measured_time for r in reps)
     provider_figures = {"calls_per_s": calls / measured if measured else 0.0,
+                        "tokens_per_min": 60.0 * tokens / measured / scale if measured else 0.0,
                         "throttled_share": throttled / attempts if attempts else 0.0,
                         "failed_share": failed / (calls + failed) if calls + failed else 0.0}
 

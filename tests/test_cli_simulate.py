@@ -63,6 +63,64 @@ def test_textbook_scenario_runs_from_cli(tmp_path):
     assert doc["scenario"] == "mm1" and doc["stations"]["server"]["utilization"] > 0.5
 
 
+def test_network_json_has_every_figure_with_an_interval():
+    """A BCMP network (PS, FCFS and IS stations, two classes): per class, per station and per class at
+    each station, blocking and P(N = n), each with its 95% interval."""
+    from capplan.data import data_dir
+
+    path = data_dir("scenarios") / "textbook" / "bcmp.yaml"
+    doc = json.loads(capplan("simulate", "--scenario", str(path), "--duration", "3000", "--replications", "3",
+                             "--json", check=True).stdout)
+    for name, st in doc["stations"].items():
+        assert st["blocking"]["mean"] == 0.0 and len(st["blocking"]["ci95"]) == 2
+        probs = st["state_probabilities"]
+        assert abs(sum(p["mean"] for p in probs.values()) - 1.0) < 1e-6
+        assert all(len(p["ci95"]) == 2 for p in probs.values())
+        assert set(st["classes"]) == {"a", "b"}
+        for cls in st["classes"].values():
+            for key in ("throughput_per_s", "in_system"):
+                low, high = cls[key]["ci95"]
+                assert low <= cls[key]["mean"] <= high
+        assert st["in_system"] == pytest.approx(sum(c["in_system"]["mean"] for c in st["classes"].values()), rel=0.02)
+    assert doc["stations"]["net"]["utilization"] is None          # infinite servers: no utilization
+    assert doc["stations"]["net"]["classes"]["a"]["utilization_share"] is None
+    assert 0 < doc["stations"]["cpu"]["classes"]["b"]["utilization_share"]["mean"] < 1
+    assert doc["classes"]["a"]["throughput_per_s"]["mean"] > 0
+
+
+def test_any_user_count_finishes_bounded_or_refuses_in_one_line():
+    """Ten million users: the tiers are far past capacity, so each runs where its busiest resource is
+    offered 150% and says so; the figures are lower bounds."""
+    doc = json.loads(capplan("simulate", "--users", "10000000", "--tier", "tier2", "--json", "--replications", "2",
+                             check=True).stdout)
+    t = doc["tiers"][0]
+    assert t["verdict"] == "unstable" and t["api_latency_s"]["p95"] is None
+    assert t["steady_state"]["simulated_users"] < 10_000_000 and t["over_capacity"]["api.cpu"] > 100
+    assert any("simulated at" in w for w in t["warnings"])
+
+
+def test_a_point_too_large_to_simulate_and_not_over_capacity_is_refused():
+    from capplan.errors import CapplanError
+    from capplan.forecast import forecast_tiers
+    from capplan.model.loader import load_workload
+    from edits import tier_with
+
+    # big enough for two million users: ~60,000 people in a session at the peak
+    huge = tier_with("tier2", services__0__replicas=1000, redis__nodes=100, redis__sharded_pubsub=True,
+                     mongo__cores=16, mongo__shards=4)
+    with pytest.raises(CapplanError, match="simulates at most 50,000") as err:
+        forecast_tiers([huge], load_workload(), 2_000_000)
+    assert "\n" not in str(err.value) and str(err.value).startswith("users: ")
+
+
+def test_provider_picks_the_load_balancer_timer():
+    args = ["simulate", "--users", "3000", "--tier", "tier2", "--json", "--duration", "600s", "--replications", "2"]
+    gcp = json.loads(capplan(*args, "--provider", "gcp", check=True).stdout)["tiers"][0]
+    aws = json.loads(capplan(*args, "--provider", "aws", check=True).stdout)["tiers"][0]
+    assert [t["hop"] for t in gcp["streams"]["timers"]] == ["cdn cloudflare", "load balancer gclb"]
+    assert gcp["streams"]["cut_share"] > 0.02 and aws["streams"]["cut_share"] == 0.0
+
+
 BAD_YAML = "kind: network\nname: x\nstations: [{name: s}\n"
 MISSING_STATION = """kind: network
 name: x

@@ -148,3 +148,80 @@ def test_more_replicas_move_the_bottleneck_off_the_app():
     assert few.bottleneck == "api.cpu" and few.unstable
     assert many.utilization["api.cpu"].high < few.utilization["api.cpu"].low
     assert many.api_latency.p95.high < few.api_latency.p95.low
+
+
+def test_the_bottleneck_is_never_an_idle_baseline():
+    """At 100 users an idle process's 350 MiB is the biggest utilization figure; the bottleneck is
+    what grows with load."""
+    for f in forecast_tiers([load_tier(n) for n in ("current", "tier1", "tier2", "tier3", "microservices")],
+                            WORKLOAD, 100, RunSettings(duration=300.0, replications=2, seed=1, workers=2)):
+        assert not f.bottleneck.startswith("memory:"), f.tier
+        assert f.verdict == "stable"
+
+
+def test_provider_limits_answer_429_retry_with_back_off_and_fail_after_the_last_retry():
+    """An account limited to 1M tokens a minute against ~3.5M offered: calls are refused with 429,
+    the client retries after 0.5 s, 1 s (the SDK's back-off), then the message fails; failures count."""
+    tight = workload_with(llm__limits__tpm=1_000_000)
+    f = forecast_tiers([load_tier("tier2")], tight, 30000, SETTINGS)[0]
+    assert f.analytic.offered["llm.tpm"] > 1.0 and f.analytic.kinds["llm.tpm"] == "limit"
+    assert f.provider["throttled_share"] > 0.3 and f.provider["failed_share"] > 0.1
+    assert f.rejected.get("llm provider 429 (rate limit)", 0) > 0
+    assert f.error_share > 0.01 and f.verdict == "saturated" and f.bottleneck == "llm.tpm"
+    # a retried call waited for its back-off: the p95 wait at the provider is at least the first one
+    assert f.provider_wait.p95.mean >= 0.5 * 0.75
+    # what got through stays under the bucket (a full bucket at the window's start is the only slack);
+    # the long prompts are the ones refused, so the calls that pass are shorter than the mean
+    window_min = f.duration / 60
+    assert 0.9 * 1_000_000 < f.provider["tokens_per_min"] <= 1_000_000 * (1 + 1 / window_min)
+    assert f.provider["tokens_per_min"] / 60 / f.provider["calls_per_s"] < WORKLOAD.mean_input_tokens() + 500
+
+
+def test_a_slower_provider_stretches_every_stream_by_the_knob():
+    """slowdown k = 2: time to first token x 2 and tokens/s / 2, so a stream lasts twice as long."""
+    run = RunSettings(duration=1200.0, replications=4, seed=2, workers=2)
+    base = forecast_tiers([load_tier("tier2")], WORKLOAD, 3000, run)[0]
+    slow = forecast_tiers([load_tier("tier2")], workload_with(llm__slowdown=2.0), 3000, run)[0]
+    ttft_ratio = slow.ttft.mean.mean / base.ttft.mean.mean
+    assert 1.8 < ttft_ratio < 2.2
+    assert slow.peak_streams_per_replica["api"] > base.peak_streams_per_replica["api"]
+    assert slow.longest_stream_p99_s == pytest.approx(2 * base.longest_stream_p99_s, rel=0.05)
+
+
+def test_the_seed_istio_pool_refuses_streams_past_its_connections():
+    """The seed's DestinationRule: 100 connections and 100 pending requests. Every turn holds a
+    connection for its stream, so at ~20 concurrent turns per 2,000 users the pool fills near 10,000
+    users and, past the pending queue, Envoy answers 503."""
+    light = forecast_tiers([load_tier("tier2-as-written")], WORKLOAD, 3000, SETTINGS)[0]
+    heavy = forecast_tiers([load_tier("tier2-as-written")], WORKLOAD, 25000, SETTINGS)[0]
+    assert light.reject_share.mean == 0.0
+    assert heavy.rejected.get("mesh.connections full", 0) > 0 and heavy.reject_share.mean > 0.05
+    assert heavy.utilization["mesh.connections"].mean > 0.99
+    # its 30 s route timeout is a total timer: every answer longer than 30 s is cut
+    route = next(c for c in heavy.timer_cuts if c.timer.hop == "mesh route (istio)")
+    assert route.timer.timer == "total" and route.share.mean > 0.02
+
+
+def test_the_seed_global_rate_limit_binds_with_the_seed_limits():
+    """The seed's global 10,000 requests/min: ~4.5 requests per message at 1.25 messages/s per 3,000
+    users binds near 90,000 users; at 120,000 requests are refused."""
+    w = load_workload("seed-limits")
+    f = forecast_tiers([load_tier("tier2")], w, 120_000, RunSettings(duration=300.0, replications=2, seed=1,
+                                                                     workers=2))[0]
+    assert f.analytic.offered["rate limit global requests"] > 1.0
+    assert f.rejected.get("rate limit global requests", 0) > 0
+
+
+def test_kafka_is_an_event_bus_not_a_cap_on_generations():
+    """One slow consumer falls behind (its lag grows: unstable), yet users' turns never wait for it."""
+    slow_bus = tier_with("tier3", event_bus__consumers=1, event_bus__partitions=1,
+                         event_bus__consume_time={"kind": "exponential", "mean": 0.5})
+    run = RunSettings(duration=600.0, replications=3, seed=4, workers=2)
+    fast = forecast_tiers([load_tier("tier3")], WORKLOAD, 20000, run)[0]
+    lagging = forecast_tiers([slow_bus], WORKLOAD, 20000, run)[0]
+    assert lagging.unstable and "kafka.consumers" in lagging.over_capacity
+    assert fast.verdict == "stable"
+    # the user-facing figures are the same interval either way
+    assert lagging.messages_per_second.low <= fast.messages_per_second.high
+    assert fast.messages_per_second.low <= lagging.messages_per_second.high
+    assert lagging.ttft.p95.low <= fast.ttft.p95.high * 1.1

@@ -56,7 +56,7 @@ def simulate_table(forecasts: list[TierForecast]) -> Table:
     row("over capacity (offered)", [", ".join(f"{k} {v:.0%}" for k, v in f.over_capacity.items()) or "-"
                                     for f in forecasts])
     row("API read mean sim / analytic", [f"{latency(f.api_read_response.mean.mean, f.unstable)} / "
-                                         f"{_analytic_seconds(f.analytic.response.get('api_read', float('nan')))}"
+                                         f"{'-' if f.unstable else _analytic_seconds(f.analytic.response.get('api_read', float('nan')))}"
                                          for f in forecasts])
     row("peak streams / replica", [_max(f.peak_streams_per_replica, "{:.0f}") for f in forecasts])
     row("streams cut by a timer", [_pct(f.streams_cut_share.mean) for f in forecasts])

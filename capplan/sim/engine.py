@@ -353,6 +353,7 @@ class _Replication:
                 g.peak_streams[i] = g.streams[i]
         for pr in self.providers:
             pr.calls = pr.throttled = pr.failed = pr.retries = 0
+            pr.tokens = 0.0
         self.recording = True
         self.t_start = now
         self.last_boundary = now
@@ -399,7 +400,7 @@ class _Replication:
                          for st in self.stations],
             "pools": [(list(p.area), p.rejects, p.waits.snapshot()) for p in self.pools],
             "groups": [list(g.area_streams) for g in self.groups],
-            "providers": [(pr.calls, pr.throttled, pr.failed, pr.retries) for pr in self.providers],
+            "providers": [(pr.calls, pr.throttled, pr.failed, pr.retries, pr.tokens) for pr in self.providers],
             "metrics": [h.snapshot() for h in self.metrics],
             "rejected": dict(self.rejected),
             "counts": (self.arrivals, self.completed, self.streams_total, self.forked),
@@ -749,8 +750,11 @@ class _Replication:
         if self.recording:
             st.work_done += c.work
             if st.detail:
-                # PS and IS have no queue: the wait is the time beyond the service demand
-                wait = max(now - c.ts - c.work, 0.0)
+                # PS and IS have no queue: the wait is the time beyond the service demand (rounding
+                # of the clock aside: an infinite server never delays anyone)
+                wait = now - c.ts - c.work
+                if wait < 1e-9 * (1.0 + now):
+                    wait = 0.0
                 st.waits.buffer.append(wait)
                 if st.per_class:
                     ci = c.ci
@@ -843,6 +847,7 @@ class _Replication:
                 pr.tpm_level -= min(tokens, spec.tpm)
             if self.recording:
                 pr.calls += 1
+                pr.tokens += tokens
                 if call.metric >= 0 and not c.child:
                     self.metrics[call.metric].buffer.append(now - c.pstart)
             c.attempt = 0
@@ -1084,7 +1089,7 @@ class _Replication:
             peak_mem[g.name] = [g.mem_base + p * g.mem_per_stream for p in peaks]
             mem_limit[g.name] = g.mem_limit
         providers = {pr.spec.name: {"calls": pr.calls, "throttled": pr.throttled, "failed": pr.failed,
-                                    "retries": pr.retries} for pr in self.providers}
+                                    "retries": pr.retries, "tokens": pr.tokens} for pr in self.providers}
         in_flight = self._count_in_flight()
         return ReplicationResult(
             measured_time=span, truncated_s=t_from - self.t_start, mser_at_limit=at_limit,
@@ -1131,11 +1136,12 @@ class _Replication:
             p.waits.subtract(waits)
         for g, area in zip(self.groups, snap["groups"]):
             g.area_streams = [a - b for a, b in zip(g.area_streams, area)]
-        for pr, (calls, throttled, failed, retries) in zip(self.providers, snap["providers"]):
+        for pr, (calls, throttled, failed, retries, tokens) in zip(self.providers, snap["providers"]):
             pr.calls -= calls
             pr.throttled -= throttled
             pr.failed -= failed
             pr.retries -= retries
+            pr.tokens -= tokens
         for h, sn in zip(self.metrics, snap["metrics"]):
             h.subtract(sn)
         self.rejected = {k: v - snap["rejected"].get(k, 0) for k, v in self.rejected.items()

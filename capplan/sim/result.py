@@ -44,7 +44,7 @@ class ReplicationResult:
     streams_total: int
     station_work: dict[str, float] = field(default_factory=dict)      # completed service demand per second
     station_detail: dict[str, StationDetail] = field(default_factory=dict)
-    providers: dict[str, dict[str, int]] = field(default_factory=dict)  # calls, throttled (429s), failed, retries
+    providers: dict[str, dict[str, float]] = field(default_factory=dict)  # calls, throttled (429s), failed, retries, tokens
     forked: int = 0                               # detached event jobs started (an event bus)
     longest_stream_s: float = 0.0                 # the longest stream simulated in the window
     # steady state: warm-up found by MSER-5 beyond the fixed one, the number present per micro-batch

@@ -152,7 +152,7 @@ class GroupState:
 class ProviderState:
     """Token buckets of an LLM provider account (requests and tokens per minute)."""
 
-    __slots__ = ("spec", "rpm_level", "tpm_level", "last", "calls", "throttled", "failed", "retries")
+    __slots__ = ("spec", "rpm_level", "tpm_level", "last", "calls", "throttled", "failed", "retries", "tokens")
 
     def __init__(self, spec):
         self.spec = spec
@@ -163,6 +163,7 @@ class ProviderState:
         self.throttled = 0    # 429 answers (each attempt)
         self.failed = 0       # calls that failed after the client's retries
         self.retries = 0
+        self.tokens = 0.0     # tokens counted by the calls that got through
 
 
 class RuntimeStep:
