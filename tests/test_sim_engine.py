@@ -1,0 +1,104 @@
+"""The engine's stations and streams on cases small enough to work out by hand."""
+
+import numpy as np
+import pytest
+
+from capplan.model.distributions import Dist, deterministic
+from capplan.sim.engine import run_replication
+from capplan.sim.spec import (BOUND, PS, ClassSpec, GroupSpec, NetworkSpec, Op, StationSpec, Step, StreamSpec,
+                              StreamWork)
+
+
+def _net(stations, classes, groups=()):
+    net = NetworkSpec(name="hand", stations=list(stations), classes=[], groups=list(groups))
+    for name, route, interarrival in classes:
+        net.classes.append(ClassSpec(name=name, route=route, interarrival=interarrival,
+                                     metric=net.metric_index(f"response:{name}")))
+    return net
+
+
+def test_processor_sharing_departures_by_hand():
+    """Two jobs reach a PS server together every 100 s, needing 2 s and 4 s: they share it until the
+    short one has had its 2 s (t + 4), then the long one finishes alone (t + 6)."""
+    every = deterministic(100.0)
+    net = _net([StationSpec("cpu", discipline=PS)],
+               [("short", [Step(Op.SERVE, 0, deterministic(2.0))], every),
+                ("long", [Step(Op.SERVE, 0, deterministic(4.0))], every)])
+    rep = run_replication(net, np.random.SeedSequence(1), 1000.0, 50.0, truncate=False)
+    assert rep.metrics["response:short"].mean == pytest.approx(4.0, abs=1e-9)
+    assert rep.metrics["response:long"].mean == pytest.approx(6.0, abs=1e-9)
+    # busy 6 s in every 100 s; completed work 6 s per 100 s
+    assert rep.station_util["cpu"][0] == pytest.approx(0.06, rel=1e-6)
+    assert rep.station_work["cpu"] == pytest.approx(0.06, rel=0.02)
+
+
+def test_two_server_processor_sharing_gives_each_job_a_whole_server_until_a_third_arrives():
+    every = deterministic(100.0)
+    net = _net([StationSpec("cpu", servers=2, discipline=PS)],
+               [(f"job{k}", [Step(Op.SERVE, 0, deterministic(3.0))], every) for k in range(3)])
+    rep = run_replication(net, np.random.SeedSequence(1), 1000.0, 50.0, truncate=False)
+    # three equal jobs share two servers at 2/3 each: all three finish together after 4.5 s
+    for k in range(3):
+        assert rep.metrics[f"response:job{k}"].mean == pytest.approx(4.5, abs=1e-9)
+
+
+def test_a_stream_on_an_idle_loop_keeps_the_provider_pace():
+    """First token after 1 s; 100 tokens at 50 tokens/s in 25 ms windows: min(100, 2 s / 25 ms) = 80
+    deltas of 0.5 ms each on the loop. On an idle loop the stream lasts exactly ttft + tokens / rate,
+    the first token arrives after one delta's work, and the loop carried 80 x 0.5 ms per stream."""
+    stream = StreamSpec(ttft=deterministic(1.0), tokens=deterministic(100.0), token_rate=deterministic(50.0),
+                        window_s=0.025, tokens_per_chunk=1.0, slice_deltas=160,
+                        work=[StreamWork(0, 0.0005, BOUND)], ttft_metric=-1, gap_metric=-1, total_metric=-1,
+                        stretch_metric=-1)
+    net = NetworkSpec(name="stream", stations=[StationSpec("api.cpu", group=0, discipline=PS, kind="cpu")],
+                      classes=[], groups=[GroupSpec("api", replicas=1)])
+    stream.ttft_metric = net.metric_index("ttft")
+    stream.gap_metric = net.metric_index("stream_max_gap")
+    stream.total_metric = net.metric_index("stream_total")
+    stream.stretch_metric = net.metric_index("stream_stretch")
+    route = [Step(Op.BIND, 0), Step(Op.STREAM, stream=stream)]
+    net.classes.append(ClassSpec(name="message", route=route, interarrival=deterministic(20.0),
+                                 metric=net.metric_index("response:message")))
+    rep = run_replication(net, np.random.SeedSequence(1), 2000.0, 100.0, truncate=False)
+    assert rep.metrics["stream_total"].mean == pytest.approx(3.0, abs=1e-9)
+    assert rep.metrics["stream_stretch"].maximum == pytest.approx(1.0, abs=1e-9)
+    assert rep.metrics["ttft"].mean == pytest.approx(1.0005, abs=1e-9)
+    # silences: the first token after 1.0005 s is the longest
+    assert rep.metrics["stream_max_gap"].mean == pytest.approx(1.0005, abs=1e-6)
+    assert rep.station_work["api.cpu"] == pytest.approx(80 * 0.0005 / 20.0, rel=0.01)
+    assert sum(rep.group_mean_streams["api"]) == pytest.approx(3.0 / 20.0, rel=0.01)
+
+
+def test_a_stream_waits_for_a_busy_loop():
+    """A 10 s request arrives on the loop with the stream's first delta: under processor sharing the
+    delta's 0.5 ms takes 1 ms, so the first token is 0.5 ms late; nothing else changes."""
+    stream = StreamSpec(ttft=deterministic(1.0), tokens=deterministic(100.0), token_rate=deterministic(50.0),
+                        window_s=0.025, tokens_per_chunk=1.0, slice_deltas=160,
+                        work=[StreamWork(0, 0.0005, BOUND)], ttft_metric=-1, gap_metric=-1, total_metric=-1,
+                        stretch_metric=-1)
+    net = NetworkSpec(name="stream", stations=[StationSpec("api.cpu", group=0, discipline=PS, kind="cpu")],
+                      classes=[], groups=[GroupSpec("api", replicas=1)])
+    for attr, name in (("ttft_metric", "ttft"), ("gap_metric", "stream_max_gap"), ("total_metric", "stream_total"),
+                       ("stretch_metric", "stream_stretch")):
+        setattr(stream, attr, net.metric_index(name))
+    net.classes.append(ClassSpec(name="message", route=[Step(Op.BIND, 0), Step(Op.STREAM, stream=stream)],
+                                 interarrival=deterministic(100.0), metric=net.metric_index("response:message")))
+    # the request class arrives 1 s after each message (with its first delta) and needs 10 s of the loop
+    net.classes.append(ClassSpec(name="request", route=[Step(Op.BIND, 0), Step(Op.DELAY, dist=deterministic(1.0)),
+                                                        Step(Op.SERVE, 0, deterministic(10.0))],
+                                 interarrival=deterministic(100.0), metric=net.metric_index("response:request")))
+    rep = run_replication(net, np.random.SeedSequence(1), 2000.0, 150.0, truncate=False)
+    assert rep.metrics["ttft"].mean == pytest.approx(1.001, abs=1e-6)
+    # the request shares the loop with every delta of the slice: it finishes later by the stream's work
+    assert rep.metrics["response:request"].mean == pytest.approx(1.0 + 10.0 + 80 * 0.0005, abs=1e-3)
+    assert rep.metrics["stream_total"].mean == pytest.approx(3.0, abs=1e-6)
+
+
+def test_distributions_are_not_needed_for_exactness():
+    """The hand cases above use deterministic times; the same PS station with exponential work keeps
+    conservation (entered = completed + rejected + in flight)."""
+    net = _net([StationSpec("cpu", discipline=PS)],
+               [("job", [Step(Op.SERVE, 0, Dist(kind="exponential", mean=0.8))], Dist(kind="exponential", mean=1.0))])
+    rep = run_replication(net, np.random.SeedSequence(3), 5000.0, 100.0)
+    assert rep.run_entered == rep.run_completed + rep.run_rejected + rep.run_in_flight
+    assert 0.7 < rep.station_util["cpu"][0] < 0.9
