@@ -42,20 +42,24 @@ def test_two_server_processor_sharing_gives_each_job_a_whole_server_until_a_thir
         assert rep.metrics[f"response:job{k}"].mean == pytest.approx(4.5, abs=1e-9)
 
 
+def _stream_net():
+    """One Node process (a PS loop) and a stream: first token after 1 s, 100 tokens at 50 tokens/s,
+    25 ms windows, 0.5 ms of the loop per delta."""
+    net = NetworkSpec(name="stream", stations=[StationSpec("api.cpu", group=0, discipline=PS, kind="cpu")],
+                      classes=[], groups=[GroupSpec("api", replicas=1)])
+    stream = StreamSpec(ttft=deterministic(1.0), tokens=deterministic(100.0), token_rate=deterministic(50.0),
+                        window_s=0.025, tokens_per_chunk=1.0, slice_deltas=160,
+                        work=[StreamWork(0, 0.0005, BOUND)], ttft_metric=net.metric_index("ttft"),
+                        gap_metric=net.metric_index("stream_max_gap"), total_metric=net.metric_index("stream_total"),
+                        stretch_metric=net.metric_index("stream_stretch"))
+    return net, stream
+
+
 def test_a_stream_on_an_idle_loop_keeps_the_provider_pace():
     """First token after 1 s; 100 tokens at 50 tokens/s in 25 ms windows: min(100, 2 s / 25 ms) = 80
     deltas of 0.5 ms each on the loop. On an idle loop the stream lasts exactly ttft + tokens / rate,
     the first token arrives after one delta's work, and the loop carried 80 x 0.5 ms per stream."""
-    stream = StreamSpec(ttft=deterministic(1.0), tokens=deterministic(100.0), token_rate=deterministic(50.0),
-                        window_s=0.025, tokens_per_chunk=1.0, slice_deltas=160,
-                        work=[StreamWork(0, 0.0005, BOUND)], ttft_metric=-1, gap_metric=-1, total_metric=-1,
-                        stretch_metric=-1)
-    net = NetworkSpec(name="stream", stations=[StationSpec("api.cpu", group=0, discipline=PS, kind="cpu")],
-                      classes=[], groups=[GroupSpec("api", replicas=1)])
-    stream.ttft_metric = net.metric_index("ttft")
-    stream.gap_metric = net.metric_index("stream_max_gap")
-    stream.total_metric = net.metric_index("stream_total")
-    stream.stretch_metric = net.metric_index("stream_stretch")
+    net, stream = _stream_net()
     route = [Step(Op.BIND, 0), Step(Op.STREAM, stream=stream)]
     net.classes.append(ClassSpec(name="message", route=route, interarrival=deterministic(20.0),
                                  metric=net.metric_index("response:message")))
@@ -72,15 +76,7 @@ def test_a_stream_on_an_idle_loop_keeps_the_provider_pace():
 def test_a_stream_waits_for_a_busy_loop():
     """A 10 s request arrives on the loop with the stream's first delta: under processor sharing the
     delta's 0.5 ms takes 1 ms, so the first token is 0.5 ms late; nothing else changes."""
-    stream = StreamSpec(ttft=deterministic(1.0), tokens=deterministic(100.0), token_rate=deterministic(50.0),
-                        window_s=0.025, tokens_per_chunk=1.0, slice_deltas=160,
-                        work=[StreamWork(0, 0.0005, BOUND)], ttft_metric=-1, gap_metric=-1, total_metric=-1,
-                        stretch_metric=-1)
-    net = NetworkSpec(name="stream", stations=[StationSpec("api.cpu", group=0, discipline=PS, kind="cpu")],
-                      classes=[], groups=[GroupSpec("api", replicas=1)])
-    for attr, name in (("ttft_metric", "ttft"), ("gap_metric", "stream_max_gap"), ("total_metric", "stream_total"),
-                       ("stretch_metric", "stream_stretch")):
-        setattr(stream, attr, net.metric_index(name))
+    net, stream = _stream_net()
     net.classes.append(ClassSpec(name="message", route=[Step(Op.BIND, 0), Step(Op.STREAM, stream=stream)],
                                  interarrival=deterministic(100.0), metric=net.metric_index("response:message")))
     # the request class arrives 1 s after each message (with its first delta) and needs 10 s of the loop
