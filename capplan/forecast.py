@@ -116,6 +116,7 @@ class TierForecast:
     provider_wait: MetricSummary               # time at the provider's rate limit (429 back-off) per chat call
     provider: dict[str, float] = field(default_factory=dict)   # calls/s, throttled share, failed share
     provider_name: str | None = None           # the cloud provider the path's timers were taken for
+    failures_lower_bound: bool = False         # simulated at a smaller load with a cap or limit at the entry
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -167,20 +168,22 @@ def load_scale(tier: Tier, workload: Workload, users: int, full: Screen | None =
     # only where work waits: a limit over capacity refuses the excess at any load (and per-key limits
     # do not shrink with the load), so its point is simulated as it is
     # (an event bus's consumers are off the users' path: their lag grows, the users' figures do not)
-    worst = max((v for k, v in full.offered.items() if full.kinds.get(k, "queue") == "queue" and k != "kafka.consumers"),
+    worst = max((v for k, v in full.offered.items() if full.kinds.get(k, "queue") == "queue" and k not in full.off_path),
                 default=0.0)
     scale = 1.0
     if worst > OVERLOAD_SIMULATED:
         scale = OVERLOAD_SIMULATED / worst
     net_users = int(build_network(tier, workload, users).notes["active_users"])
     if net_users * scale > MAX_SIM_USERS:
-        if worst < 1.0:
+        capped = MAX_SIM_USERS / net_users
+        if worst * capped < 1.0:
+            # a smaller run would be under capacity: it would say nothing true about this point
             per_user = net_users / users
             raise CapplanError(
                 f"{users:,} users make {net_users:,} session users at the peak on {tier.name}; capplan simulates at "
                 f"most {MAX_SIM_USERS:,} at once (about {int(MAX_SIM_USERS / per_user):,} registered users with this "
                 "workload) and this sizing is not over capacity there", field="users")
-        scale = min(scale, MAX_SIM_USERS / net_users)
+        scale = min(scale, capped)
     return scale, full
 
 
@@ -254,14 +257,11 @@ def _summarise(tier: Tier, workload: Workload, users: int, net: NetworkSpec, scr
     timers = path_timers(tier, provider)
     if configured_timers:
         timers = [t for t in timers if not t.configurable]
-    cuts = []
-    for t in timers:
-        metric = "stream_max_gap" if t.timer == "idle" else "stream_total"
-        cuts.append(TimerCut(t, estimate([r.metrics[metric].share_above(t.seconds) for r in reps])))
     # Streams cut on this deployment's path: every timer but those of a provider it is not on (a
     # cloud_lb tier forecast without a provider lists each provider's load balancer apart).
     applying = [t for t in timers if t.provider is None or t.provider == provider]
     any_cut = estimate([_cut_share(r, applying) for r in reps])
+    cuts = [TimerCut(t, estimate([_cut_share(r, [t]) for r in reps])) for t in timers]
 
     trends = [r.trend_growing for r in reps]
     growing = sum(trends) * 2 > len(trends)
@@ -277,7 +277,7 @@ def _summarise(tier: Tier, workload: Workload, users: int, net: NetworkSpec, scr
     attempts = calls + throttled
     measured = sum(r.measured_time for r in reps)
     provider_figures = {"calls_per_s": calls / measured if measured else 0.0,
-                        "tokens_per_min": 60.0 * tokens / measured / scale if measured else 0.0,
+                        "tokens_per_min": 60.0 * tokens / measured if measured else 0.0,
                         "throttled_share": throttled / attempts if attempts else 0.0,
                         "failed_share": failed / (calls + failed) if calls + failed else 0.0}
 
@@ -294,26 +294,29 @@ def _summarise(tier: Tier, workload: Workload, users: int, net: NetworkSpec, scr
         growth=float(np.mean([r.trend_growth for r in reps])),
         truncated_s=estimate([r.truncated_s for r in reps]), simulated_users=max(1, round(users * scale)),
         stream_stretch=res.metric("stream_stretch"), provider_wait=res.metric("provider_wait"),
-        provider=provider_figures, provider_name=provider)
+        provider=provider_figures, provider_name=provider,
+        failures_lower_bound=scale < 1.0 and (any(p.loss or p.queue_limit is not None for p in net.pools)
+                                              or bool(net.limits) or bool(net.providers)))
     if queues_over or not stationary or memory_over:
         f.verdict = "unstable"
-    elif (bottleneck in util and util[bottleneck].mean >= SATURATION) or f.error_share > ERROR_BUDGET or over:
+    elif (any(not k.startswith("memory:") and u.mean >= SATURATION for k, u in util.items())
+          or f.error_share > ERROR_BUDGET or over):
         f.verdict = "saturated"
     f.warnings = _warnings(tier, f, scale, peak_mem, mem_limit)
     return f
 
 
 def _cut_share(rep, timers: list[PathTimer]) -> float:
-    """Share of streams cut by at least one of ``timers``: an idle timer cuts on the longest
-    silence, a total timer on the whole length; the strictest of each kind decides."""
+    """Share of the replication's streams cut by at least one of ``timers``: an idle timer cuts on
+    the longest silence, a total timer on the whole length (each stream's pair is kept, so this is
+    the exact union)."""
+    n = len(rep.stream_gaps)
+    if not n or not timers:
+        return 0.0
     idle = min((t.seconds for t in timers if t.timer == "idle"), default=math.inf)
     total = min((t.seconds for t in timers if t.timer == "total"), default=math.inf)
-    shares = []
-    if math.isfinite(idle):
-        shares.append(rep.metrics["stream_max_gap"].share_above(idle))
-    if math.isfinite(total):
-        shares.append(rep.metrics["stream_total"].share_above(total))
-    return max(shares, default=0.0)
+    cut = (rep.stream_gaps > idle) | (rep.stream_totals > total)
+    return float(np.count_nonzero(cut)) / n
 
 
 def _warnings(tier: Tier, f: TierForecast, scale: float, peak_mem, mem_limit) -> list[str]:
@@ -323,10 +326,13 @@ def _warnings(tier: Tier, f: TierForecast, scale: float, peak_mem, mem_limit) ->
         if queues:
             over = ", ".join(f"{k} {v:.0%}" for k, v in queues.items())
             warnings.append(f"unstable: offered load exceeds capacity ({over} offered); latencies are lower bounds "
-                            "that grow with run length")
+                            "(queues grow with the users waiting and, with open traffic, with run length)")
         elif not f.stationary:
             warnings.append(f"unstable: the number of requests in the system kept growing ({f.growth:+.0%} over the "
                             "measured window) in most replications; latencies are lower bounds")
+    if scale < 1.0 and f.failures_lower_bound:
+        warnings.append("past capacity the whole population waits in the system: connection caps and limits at the "
+                        "entry refuse more than this smaller run shows, so its failed share is a lower bound")
     if scale < 1.0:
         warnings.append(f"simulated at {f.simulated_users:,} of {f.users:,} users: past capacity the figures only "
                         "get worse, so the run stops where the busiest resource is offered "
@@ -340,7 +346,9 @@ def _warnings(tier: Tier, f: TierForecast, scale: float, peak_mem, mem_limit) ->
             where = f"on {t.provider}: " if t.provider else ""
             warnings.append(f"{where}{cut.share.mean:.1%} of streams are cut by the {t.hop} {t.timer} timer: {what} "
                             f"{t.seconds:g} s ({fix})")
-    limits = {k: v for k, v in f.over_capacity.items() if f.analytic.kinds.get(k) == "limit"}
+    # a limit behind a saturated queue never sees its offered load: name it only when it refused
+    limits = {k: v for k, v in f.over_capacity.items() if f.analytic.kinds.get(k) == "limit"
+              and (any(k in reason for reason in f.rejected) or k.startswith("llm.") and f.provider.get("throttled_share"))}
     if limits:
         over = ", ".join(f"{k} {v:.0%}" for k, v in limits.items())
         warnings.append(f"over a limit ({over} offered): the excess is refused ({f.reject_share.mean:.1%} of requests "

@@ -57,6 +57,7 @@ class Screen:
     # resource -> "queue" (work waits: past capacity it piles up) or "limit" (work is refused: past
     # capacity requests fail, the rest is served)
     kinds: dict[str, str] = field(default_factory=dict)
+    off_path: frozenset[str] = frozenset()  # loaded only by detached jobs (an event bus): users never wait there
 
     @property
     def bottleneck(self) -> tuple[str, float]:
@@ -103,7 +104,9 @@ def _step_time(net: NetworkSpec, step) -> float:
     if step.op == Op.STREAM:
         s = step.stream
         thinking = s.thinking_share * s.thinking.mean if s.thinking is not None else 0.0
-        return s.ttft.mean + thinking + s.tokens.mean / s.token_rate.mean
+        # E[tokens / rate] (by Monte Carlo at build time), not E[tokens] / E[rate]
+        generating = s.mean_generation if s.mean_generation > 0 else s.tokens.mean / s.token_rate.mean
+        return s.ttft.mean + thinking + generating
     return 0.0
 
 
@@ -198,7 +201,7 @@ def screen(net: NetworkSpec, iterations: int = 60) -> Screen:
                 util[st.name] = demand / st.instances      # mean number in service (no waiting)
                 wait_station[s_idx] = 0.0
                 continue
-            if st.discipline == PS:
+            if st.discipline == PS and st.servers == 1:
                 # processor sharing: a job of size x takes x / (1 - rho) (M/G/1-PS, any size
                 # distribution), so a class waits rho / (1 - rho) times its own demand
                 rho = demand / (st.instances * st.servers)
@@ -285,8 +288,10 @@ def screen(net: NetworkSpec, iterations: int = 60) -> Screen:
                  or any(v >= 1.0 for v in offered.values()))
     events = sum(lam_offered[k] * loads[k].events for k in lam_offered)
     kinds = {st.name: "queue" for st in net.stations}
+    off_path = frozenset(st.name for st in net.stations if st.kind == "event_bus")
     kinds.update({p.name: "limit" if p.loss or p.queue_limit is not None else "queue" for p in net.pools})
     kinds.update({name: "limit" for name in util if name.startswith(("rate limit ", "llm."))})
     return Screen(throughput=throughput, response=response, utilization=util, saturated=saturated,
                   events_per_s=events, offered=offered,
-                  offered_throughput={cls.name: lam_offered[k] for k, cls in enumerate(net.classes)}, kinds=kinds)
+                  offered_throughput={cls.name: lam_offered[k] for k, cls in enumerate(net.classes)}, kinds=kinds,
+                  off_path=off_path)

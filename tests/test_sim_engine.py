@@ -98,3 +98,16 @@ def test_distributions_are_not_needed_for_exactness():
     rep = run_replication(net, np.random.SeedSequence(3), 5000.0, 100.0)
     assert rep.run_entered == rep.run_completed + rep.run_rejected + rep.run_in_flight
     assert 0.7 < rep.station_util["cpu"][0] < 0.9
+
+
+def test_processor_sharing_at_a_late_clock_does_not_stall():
+    """At t = 1e9 s the clock resolves ~1e-7 s: a job whose remaining work is below that departs
+    instead of rescheduling itself at the same instant forever."""
+    every = deterministic(1e9)
+    net = _net([StationSpec("cpu", discipline=PS)],
+               [("short", [Step(Op.SERVE, 0, deterministic(0.3))], every),
+                ("long", [Step(Op.SERVE, 0, deterministic(0.7))], every)])
+    rep = run_replication(net, np.random.SeedSequence(1), 3.5e9, 1.0, truncate=False)
+    assert rep.metrics["response:short"].n == 3
+    assert rep.metrics["response:short"].mean == pytest.approx(0.6, abs=1e-6)
+    assert rep.metrics["response:long"].mean == pytest.approx(1.0, abs=1e-6)

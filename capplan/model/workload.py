@@ -197,11 +197,12 @@ class Workload(_Strict):
         return max(1, round(registered * self.demand.daily_active_share))
 
     def nominal_turn_seconds(self) -> float:
-        """A message turn with no queueing: request CPU, the stream, the title call for new chats."""
+        """A message turn with no queueing: request CPU and the stream (the title call of a new
+        conversation runs in the background: the user does not wait for it)."""
         llm = self.llm
         thinking = llm.reasoning.share * (llm.reasoning.thinking.mean if llm.reasoning.thinking else 0.0)
         cpu = self.cpu.message.mean + 2 * self.cpu.token_count.mean
-        return cpu + self.mean_stream_seconds() + thinking + self.new_conversation_share * llm.title_call.mean
+        return cpu + self.mean_stream_seconds() + thinking
 
     def session_users(self, registered: int) -> int:
         """Users in a chat session at the peak: the closed population whose turns, with no queueing,

@@ -50,6 +50,7 @@ def tier_dict(f: TierForecast) -> dict[str, Any]:
         "ttft_s": metric_dict(f.ttft, lb),
         "turn_s": metric_dict(f.turn, lb),
         "failed_share": num(f.error_share),
+        "failed_share_is_lower_bound": f.failures_lower_bound,
         "rejects": {"share": num(f.reject_share.mean), "by_reason": dict(sorted(f.rejected.items()))},
         "bottleneck": f.bottleneck,
         "over_capacity": {k: num(v) for k, v in f.over_capacity.items()},

@@ -50,7 +50,7 @@ def simulate_table(forecasts: list[TierForecast]) -> Table:
     row("  p95 95% CI", ["-" if f.unstable else f"{seconds(f.api_latency.p95.low)}-{seconds(f.api_latency.p95.high)}"
                          for f in forecasts])
     row("time to first token p95", [latency(f.ttft.p95.mean, f.unstable) for f in forecasts])
-    row("failed (refused or cut)", [_pct(f.error_share) for f in forecasts])
+    row("failed (refused or cut)", [("≥ " if f.failures_lower_bound else "") + _pct(f.error_share) for f in forecasts])
     row("bottleneck (limits growth)", [f.bottleneck for f in forecasts])
     row("  carried sim / offered analytic", [_carried_offered(f) for f in forecasts])
     row("over capacity (offered)", [", ".join(f"{k} {v:.0%}" for k, v in f.over_capacity.items()) or "-"

@@ -88,16 +88,17 @@ def build_network(tier: Tier, workload: Workload, users: int, scale: float = 1.0
     if extra_writes > 0:
         route += b.db(msg_svc, [(b.primary, workload.mongo.write.scaled(extra_writes))])
     route += b.leave_proxy()
-    # title generation for new conversations: one extra non-streamed LLM call
+    # title generation for new conversations: one extra non-streamed LLM call that runs in the
+    # background (the browser polls /api/convos/gen_title): it loads the provider, the app and the
+    # database but the user does not wait for it
     title_svc = tier.service_for("title") or msg_svc
     title_block = [b.provider_call(chat=False), Step(Op.DELAY, dist=workload.llm.title_call),
                    *b.bind(title_svc), b.cpu(title_svc, workload.cpu.title),
                    *b.db(title_svc, [(b.primary, workload.mongo.write)])]
     p_new = workload.new_conversation_share
     start = len(route) + 1
-    end = start + len(title_block)
-    route.append(Step(Op.BRANCH, branches=((p_new, start), (1.0, end))))
-    route += title_block
+    route.append(Step(Op.BRANCH, branches=((p_new, start), (1.0, start + 1))))
+    route.append(Step(Op.FORK, route=title_block))
     net.classes.append(ClassSpec(name="message", route=route, population=active, think=workload.think_time,
                                  users=active, metric=net.metric_index("response:message")))
 
@@ -258,9 +259,10 @@ class _Builder:
     def provider(self) -> int:
         if not self.net.providers:
             limits = self.workload.llm.limits
-            # The account's limits are shared by every region; the simulated region gets its share
-            # (and a point simulated at a smaller load gets the same share of them).
-            share = self.tier.regions.busiest_share * self.scale
+            # The account's limits are shared by every region; the simulated region gets its share.
+            # (Not scaled with a smaller simulated load: far past capacity the calls reaching the
+            # provider are capped by the saturated app, which does not shrink.)
+            share = self.tier.regions.busiest_share
             self.net.providers.append(ProviderSpec(
                 name=self.workload.traffic.llm_model,
                 rpm=limits.rpm * share if limits.rpm is not None else None,
@@ -340,19 +342,32 @@ class _Builder:
             ttft_metric=ttft_metric, gap_metric=self.net.metric_index("stream_max_gap"),
             total_metric=self.net.metric_index("stream_total"), stretch_metric=self.net.metric_index("stream_stretch"),
             thinking=reasoning.thinking if reasoning.share > 0 else None, thinking_share=reasoning.share,
-            mean_deltas=mean_deltas(llm.output_tokens, rate, llm.coalesce_window, llm.tokens_per_chunk))
+            mean_deltas=mean_deltas(llm.output_tokens, rate, llm.coalesce_window, llm.tokens_per_chunk),
+            mean_generation=mean_generation(llm.output_tokens, rate))
+
+
+@lru_cache(maxsize=256)
+def _answers(tokens: Dist, rate: Dist) -> tuple[np.ndarray, np.ndarray]:
+    """Answer lengths and token rates drawn with a fixed seed (the same numbers every time)."""
+    rng = np.random.default_rng(20261128)
+    draw_t, draw_r = batch_sampler(tokens, rng, DELTA_SAMPLES), batch_sampler(rate, rng, DELTA_SAMPLES)
+    t = np.array([draw_t() for _ in range(DELTA_SAMPLES)])
+    r = np.maximum(np.array([draw_r() for _ in range(DELTA_SAMPLES)]), 1e-12)
+    return t, r
 
 
 @lru_cache(maxsize=256)
 def mean_deltas(tokens: Dist, rate: Dist, window: float, tokens_per_chunk: float) -> float:
-    """E[deltas per answer] = E[max(1, min(ceil(T / chunk), ceil(T / R / window)))] by Monte Carlo
-    with a fixed seed (the same number every time)."""
-    rng = np.random.default_rng(20261128)
-    draw_t, draw_r = batch_sampler(tokens, rng, DELTA_SAMPLES), batch_sampler(rate, rng, DELTA_SAMPLES)
-    t = np.array([draw_t() for _ in range(DELTA_SAMPLES)])
-    r = np.array([draw_r() for _ in range(DELTA_SAMPLES)])
-    deltas = np.minimum(np.ceil(t / tokens_per_chunk), np.ceil(t / np.maximum(r, 1e-12) / window))
+    """E[deltas per answer] = E[max(1, min(ceil(T / chunk), ceil(T / R / window)))] by Monte Carlo."""
+    t, r = _answers(tokens, rate)
+    deltas = np.minimum(np.ceil(t / tokens_per_chunk), np.ceil(t / r / window))
     return float(np.maximum(deltas, 1.0).mean())
+
+
+def mean_generation(tokens: Dist, rate: Dist) -> float:
+    """E[T / R], the mean time from first to last token (E[T] / E[R] is ~10% short at cv 0.3)."""
+    t, r = _answers(tokens, rate)
+    return float((t / r).mean())
 
 
 class _RelativeBranch:

@@ -90,6 +90,8 @@ class _Replication:
         self.run_rejected = 0
         self.streams_total = 0
         self.longest_stream = 0.0
+        self.stream_gaps: list[float] = []
+        self.stream_totals: list[float] = []
         # customers present (requests in progress and event jobs), time-weighted without touching an
         # area at every entry and exit: the area up to t is sum(exit times) - sum(entry times) + present x t
         self.present = 0
@@ -108,7 +110,10 @@ class _Replication:
 
     @staticmethod
     def _count_forks(net) -> int:
-        return sum(1 for cls in net.classes for step in cls.route if step.op == Op.FORK)
+        def count(route) -> int:
+            return sum(1 + count(step.route or []) for step in route if step.op == Op.FORK)
+
+        return sum(count(cls.route) for cls in net.classes)
 
     def _instance_picker(self, instances: int, group: int):
         if instances <= 1:
@@ -293,6 +298,7 @@ class _Replication:
         c.t0 = now = self.env._now
         c.attempt = 0
         c.tout = 0.0
+        c.tmark = -1.0
         self.run_entered += 1
         self.present += 1
         self.sum_in += now
@@ -404,6 +410,7 @@ class _Replication:
             "metrics": [h.snapshot() for h in self.metrics],
             "rejected": dict(self.rejected),
             "counts": (self.arrivals, self.completed, self.streams_total, self.forked),
+            "streams_recorded": len(self.stream_gaps),
         }
         return snap
 
@@ -550,6 +557,7 @@ class _Replication:
                 at(step.sample(), c, self._resume)
                 return
             if op == MARK:
+                c.tmark = env._now
                 if self.recording and not c.child:
                     self.metrics[step.target].buffer.append(env._now - c.t0)
                 continue
@@ -719,6 +727,9 @@ class _Replication:
         eps = 1e-10 * (1.0 + v)
         done = []
         while heap and heap[0][0] <= v + eps:
+            done.append(heappop(heap)[2])
+        if not done and heap and now + (heap[0][0] - v) / rate <= now:
+            # the head's remaining work is below the clock's resolution at this time: it is done
             done.append(heappop(heap)[2])
         if done:
             self._touch_station(st, i, now)
@@ -897,9 +908,12 @@ class _Replication:
         c.sleft = deltas - 1
         c.sint = gen / (deltas - 1) if deltas > 1 else 0.0
         c.st0 = now
+        # the client has waited since its POST returned the stream id (queue, provider back-off and
+        # agent work included): the silences and the length timers see are counted from there
+        c.sopen = c.tmark if c.tmark >= c.t0 else now
         c.snominal = ttft + gen
         c.sgap = 0.0
-        c.sprev = now
+        c.sprev = c.sopen            # when the client last received something
         c.srel = now + ttft          # when the provider sent the current slice's first delta
         c.sfirst = True
         c.key = s.keyed_n() if s.keyed_n is not None else 0
@@ -952,19 +966,21 @@ class _Replication:
         s = c.s
         if c.sfirst:
             c.sfirst = False
-            gap = now - c.st0
+            gap = now - c.sopen
             if self.recording and not c.child:
                 self.metrics[s.metric].buffer.append(now - c.t0)
             span = 0.0
         else:
             c.sleft -= c.sm
             span = (c.sm - 1) * c.sint
-            # the client's longest silence in this slice: its delivery beyond the provider's pace
-            gap = max(c.sint, now - max(c.sprev, c.srel) - span + c.sint) if c.sint > 0 else now - c.sprev
+            # The slice's deltas reach the client one delta interval apart, its last one now (on an
+            # idle loop: as the provider sends them); the silence before its first one is the gap
+            first = max(now - span, c.srel)
+            gap = max(c.sint, first - c.sprev)
         if gap > c.sgap:
             c.sgap = gap
-        c.sprev = now
         last_sent = c.srel + span        # when the provider sent this slice's last delta
+        c.sprev = now if now > last_sent else last_sent   # delivered no earlier than sent
         if c.sleft > 0:
             c.srel = last_sent + c.sint  # the next slice's first delta
             wait = c.srel - now
@@ -996,13 +1012,17 @@ class _Replication:
             self._touch_group(g, i, now)
             g.streams[i] -= 1
         if record and self.recording and not c.child:
-            total = now - c.st0
+            total = now - c.sopen
             self.streams_total += 1
             if total > self.longest_stream:
                 self.longest_stream = total
             self.metrics[s.total_metric].buffer.append(total)
             self.metrics[s.gap_metric].buffer.append(c.sgap)
-            self.metrics[s.stretch_metric].buffer.append(total / c.snominal if c.snominal > 0 else 1.0)
+            own = now - c.st0
+            self.metrics[s.stretch_metric].buffer.append(own / c.snominal if c.snominal > 0 else 1.0)
+            # each stream's (longest silence, length): a set of timers cuts the union of what each cuts
+            self.stream_gaps.append(c.sgap)
+            self.stream_totals.append(total)
 
     # -- in flight at the end --------------------------------------------------------------------
     def _count_in_flight(self) -> int:
@@ -1107,6 +1127,8 @@ class _Replication:
             group_peak_streams=peak_streams, group_peak_memory_mib=peak_mem,
             group_memory_limit_mib=mem_limit, rejected=dict(sorted(self.rejected.items())),
             providers=providers, arrivals=self.arrivals, completed=self.completed, forked=self.forked,
+            stream_gaps=np.asarray(self.stream_gaps, dtype=np.float32),
+            stream_totals=np.asarray(self.stream_totals, dtype=np.float32),
             streams_total=self.streams_total, longest_stream_s=self.longest_stream,
             run_entered=self.run_entered, run_completed=self.run_completed,
             run_rejected=self.run_rejected, run_in_flight=in_flight,
@@ -1146,6 +1168,9 @@ class _Replication:
             h.subtract(sn)
         self.rejected = {k: v - snap["rejected"].get(k, 0) for k, v in self.rejected.items()
                          if v - snap["rejected"].get(k, 0) > 0}
+        cut = snap["streams_recorded"]
+        self.stream_gaps = self.stream_gaps[cut:]
+        self.stream_totals = self.stream_totals[cut:]
         arrivals, completed, streams, forked = snap["counts"]
         self.arrivals -= arrivals
         self.completed -= completed

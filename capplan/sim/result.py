@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from capplan.sim.stats import Histogram
 
 
@@ -45,7 +47,11 @@ class ReplicationResult:
     station_work: dict[str, float] = field(default_factory=dict)      # completed service demand per second
     station_detail: dict[str, StationDetail] = field(default_factory=dict)
     providers: dict[str, dict[str, float]] = field(default_factory=dict)  # calls, throttled (429s), failed, retries, tokens
-    forked: int = 0                               # detached event jobs started (an event bus)
+    forked: int = 0                               # detached event jobs started (an event bus, title calls)
+    # per stream in the window: the longest silence the client saw and the length from the POST's
+    # answer to the last delta (float32: a timer set's cut share is exact over the union of its cuts)
+    stream_gaps: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
+    stream_totals: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
     longest_stream_s: float = 0.0                 # the longest stream simulated in the window
     # steady state: warm-up found by MSER-5 beyond the fixed one, the number present per micro-batch
     # (the whole measured window; the kept part starts at kept_from) and the trend test on the kept part

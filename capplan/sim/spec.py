@@ -131,11 +131,13 @@ class StreamSpec:
     """An SSE generation. The provider sends the first token after ``ttft`` (plus a reasoning
     model's silence); LibreChat coalesces the chunks into at most one delta per ``window_s``, so an
     answer of T tokens at r tokens/s makes min(ceil(T / tokens_per_chunk), ceil(T / r / window))
-    deltas. Each delta costs ``work`` at its stations (the Node event loop, Redis). The deltas are
-    processed in slices of ``slice_deltas``: a slice waits until its tokens have arrived and the
-    previous slice is done, then does its work at each station in turn. When the loop or Redis is
-    saturated, slices wait: the stream gets longer and the first token later, and no station ever
-    does more work than it has servers for."""
+    deltas. Each delta costs ``work`` at its stations (the Node event loop, Redis). The first delta
+    is a slice of its own (it marks the first token); the rest are processed in slices of
+    ``slice_deltas``: a slice starts when the provider sends its first delta and the previous slice
+    is done, and does its work at each station in turn (on an idle loop it is done before its last
+    token is sent, so the stream keeps the provider's pace and ends when the last token is sent).
+    When the loop or Redis is saturated, slices wait: the stream gets longer and the first token
+    later, and no station ever does more work than it has servers for."""
 
     ttft: Dist
     tokens: Dist                     # answer length when the provider call did not draw one
@@ -151,6 +153,7 @@ class StreamSpec:
     thinking: Dist | None = None     # a reasoning model's silence before the first token
     thinking_share: float = 0.0
     mean_deltas: float = 0.0         # E[deltas per answer] (for the screen)
+    mean_generation: float = 0.0     # E[tokens / rate] (for the screen)
 
 
 @dataclass

@@ -37,8 +37,8 @@ class Customer:
     arrived, when the previous slice was delivered, the longest silence so far."""
 
     __slots__ = ("cls", "ci", "route", "idx", "t0", "inst", "grp", "user", "st", "si", "held", "tq",
-                 "ts", "work", "child", "attempt", "pstart", "tin", "tout", "key",
-                 "s", "sleft", "sint", "srel", "sprev", "sgap", "sm", "swi", "st0", "snominal", "sfirst")
+                 "ts", "work", "child", "attempt", "pstart", "tin", "tout", "key", "tmark",
+                 "s", "sleft", "sint", "srel", "sprev", "sgap", "sm", "swi", "st0", "sopen", "snominal", "sfirst")
 
     def __init__(self, cls, ci, route, user):
         # Only what is read before it is written: st/si/ts/work are set when a station takes the
@@ -56,6 +56,7 @@ class Customer:
         self.child = False
         self.attempt = 0
         self.tout = 0.0
+        self.tmark = -1.0
         self.s = None
 
 
