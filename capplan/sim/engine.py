@@ -64,6 +64,8 @@ class _Replication:
             heappush(queue, (env._now + delay, NORMAL, next(eid), HeapEvent(callback, value)))
 
         self.at = at
+        self._queue = queue
+        self._eid = eid
         # One independent stream per consumer, in a fixed order: samplers of steps, arrivals,
         # think times, routing choices. Adding a step elsewhere never shifts these streams.
         self._seeds = iter(seed.spawn(4096))
@@ -166,7 +168,11 @@ class _Replication:
             r.prob = step.prob
             r.branches = step.branches
             r.jump = step.jump
-            r.sample = batch_sampler(step.dist, self._rng()) if step.dist is not None else None
+            dist = step.dist
+            if dist is not None and step.op == Op.SERVE and self.stations[step.target].slow != 1.0:
+                # a CPU limit below a core stretches every service there: fold it into the draws
+                dist = dist.scaled(self.stations[step.target].slow)
+            r.sample = batch_sampler(dist, self._rng()) if dist is not None else None
             r.stream = None
             r.call = None
             r.child = None
@@ -269,6 +275,8 @@ class _Replication:
         next_user = self._int_stream(users) if users > 1 else (lambda: 0)
         advance = self.advance
 
+        queue, eid = self._queue, self._eid
+
         def arrive(event):
             c = Customer(cls, ci, route, next_user())
             c.t0 = now = env._now
@@ -277,7 +285,7 @@ class _Replication:
             self.sum_in += now
             if self.recording:
                 self.arrivals += 1
-            self.at(ia(), None, arrive)
+            heappush(queue, (now + ia(), NORMAL, next(eid), HeapEvent(arrive, None)))   # self.at, inlined
             advance(c)
 
         self.at(ia(), None, arrive)
@@ -515,7 +523,7 @@ class _Replication:
                     i = c.inst % st.n
                 else:
                     i = 0
-                work = step.sample() * st.slow
+                work = step.sample()
                 if st.disc == FCFS_:
                     # the FCFS hot path, inlined: time-weighted areas up to now, then serve or queue
                     now = env._now
@@ -540,7 +548,7 @@ class _Replication:
                             st.waits.buffer.append(0.0)
                             if st.per_class:
                                 st.cls_wait[c.ci].buffer.append(0.0)
-                        at(work, c, self._served)
+                        heappush(self._queue, (now + work, NORMAL, next(self._eid), HeapEvent(self._served, c)))
                         return
                     if st.cap is not None and npres >= st.cap:
                         if self.recording:
@@ -804,13 +812,15 @@ class _Replication:
                 st.waits.buffer.append(now - nxt.tq)
                 if st.per_class:
                     st.cls_wait[nxt.ci].buffer.append(now - nxt.tq)
-            self.at(nxt.work, nxt, self._served)
+            heappush(self._queue, (now + nxt.work, NORMAL, next(self._eid), HeapEvent(self._served, nxt)))
         else:
             st.busy[i] = busy - 1
-        if c.s is None:
-            self.advance(c)
-        else:
+        if c.s is not None:
             self._slice_work(c)
+        elif c.idx >= len(c.route):
+            self._finish(c)           # the route's last step: no need to enter the interpreter
+        else:
+            self.advance(c)
 
     def _release(self, p, i):
         now = self.env._now
