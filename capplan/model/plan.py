@@ -89,7 +89,7 @@ kind: plan
 name: librechat-prod
 # workload: workload.yaml          # optional: your own traffic (default: the bundled LibreChat workload)
 # workload_overrides:              # optional: change a few numbers of it
-#   peak_active_share: 0.3
+#   demand: {peak_hour_share: 0.2}
 #   llm: {output_tokens: {kind: lognormal, mean: 800, cv: 0.8}}
 users:
   now: 1000                        # registered users today
