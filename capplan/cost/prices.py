@@ -281,6 +281,20 @@ def load_price_book(provider: str, directory: Path | None = None) -> PriceBook:
     return book
 
 
+def load_price_book_file(path: Path | str, provider: str | None = None) -> PriceBook:
+    """Load and validate one price-book file anywhere (e.g. written by ``capplan prices refresh``).
+
+    Validated exactly like the bundled books; with ``provider``, a book of another provider is refused.
+    """
+    file = Path(path)
+    if file.is_dir():
+        raise CapplanError("is a folder, not a price-book file", field=str(file))
+    book = _validate(PriceBook, _read_yaml(file), file)
+    if provider is not None and book.provider != provider.strip().lower():
+        raise CapplanError(f"this is the {book.provider} price book, not {provider}'s", field=str(file))
+    return book
+
+
 def load_llm_prices(directory: Path | None = None) -> LlmPriceBook:
     """Load and validate ``<directory>/llm.yaml`` (default: the bundled ``pricing/``)."""
     folder = Path(directory) if directory is not None else data_dir("pricing")
