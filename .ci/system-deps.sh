@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# System tools the render tests call (tests/validators.py): nginx (`nginx -t`) and promtool (Debian
-# package `prometheus`). Run as root on a fresh Debian 12 machine; idempotent (a no-op when both are
+# System tools the render tests call (tests/validators.py): nginx (`nginx -t`), promtool (Debian
+# package `prometheus`) and openssl (a throwaway certificate for nginx's TLS 1.3 listener). Run as root on a fresh Debian 12 machine; idempotent (a no-op when both are
 # installed) and quiet (apt output is shown only when a step fails).
 set -euo pipefail
 
-if command -v nginx >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; then
+if command -v nginx >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 && command -v openssl >/dev/null 2>&1; then
     exit 0
 fi
 
@@ -12,7 +12,7 @@ if [[ $(id -u) -ne 0 ]]; then
     if command -v sudo >/dev/null 2>&1; then
         exec sudo -n -- "$0" "$@"
     fi
-    echo "system-deps.sh: needs root to apt-get install nginx prometheus" >&2
+    echo "system-deps.sh: needs root to apt-get install nginx prometheus openssl" >&2
     exit 1
 fi
 
@@ -37,7 +37,7 @@ run() {
 }
 
 run apt-get update -qq
-run apt-get install -y -qq --no-install-recommends nginx prometheus
+run apt-get install -y -qq --no-install-recommends nginx prometheus openssl
 
 command -v nginx >/dev/null && command -v promtool >/dev/null || {
     echo "system-deps.sh: nginx or promtool still missing after install" >&2

@@ -109,8 +109,21 @@ def _line_costs(option: dict[str, Any], scope: str) -> dict[str, Decimal]:
         if scope == "infrastructure" and line["component"] == "llm":
             continue
         key = f"{line['component']} ({line['price_row']})"
-        lines[key] = lines.get(key, Decimal(0)) + Decimal(line["monthly_usd"])
+        lines[key] = lines.get(key, Decimal(0)) + Decimal(line.get("monthly_usd_exact", line["monthly_usd"]))
     return lines
+
+
+def _cents_summing_to(values: dict[str, Decimal], total: Decimal) -> dict[str, Decimal]:
+    """Each value in cents such that they add up to ``total`` rounded (largest remainder): the PR table's
+    line deltas then sum to its total delta. Plain rounding when the values do not add up to ``total``."""
+    cent = Decimal("0.01")
+    floors = {k: (v / cent).to_integral_value(rounding="ROUND_FLOOR") for k, v in values.items()}
+    target = (total / cent).to_integral_value(rounding="ROUND_HALF_EVEN")
+    missing = int(target - sum(floors.values(), Decimal(0)))
+    if not 0 <= missing <= len(values):
+        return {k: v.quantize(cent) for k, v in values.items()}
+    order = sorted(values, key=lambda k: (-(values[k] / cent - floors[k]), k))
+    return {k: (floors[k] + (1 if k in order[:missing] else 0)) * cent for k in values}
 
 
 def _monthly(option: dict[str, Any], purchase: str, scope: str) -> Decimal:
@@ -143,7 +156,8 @@ def verdict(plan, rec: dict[str, Any], baseline: dict[str, Any] | None = None,
             "scope": scope, "purchase": plan.purchase, "monthly_usd": _usd(cost), "budget_usd": _usd(budget),
             "margin_usd": _usd(budget - cost), "baseline_usd": None, "delta_usd": None, "delta_pct": None,
             "max_increase_pct": max_increase, "llm_usd": chosen["bill"]["llm_usd"],
-            "lines": [{"line": k, "monthly_usd": _usd(v), "baseline_usd": None, "delta_usd": None} for k, v in lines.items()],
+            "lines": [{"line": k, "monthly_usd": _usd(v), "monthly_usd_exact": str(v), "baseline_usd": None,
+                       "delta_usd": None} for k, v in lines.items()],
         }
         if cost > budget:
             reasons.append(f"budget: ${_usd(cost)}/month ({scope}, {plan.purchase}) exceeds ${_usd(budget)} "
@@ -155,11 +169,15 @@ def verdict(plan, rec: dict[str, Any], baseline: dict[str, Any] | None = None,
                 pct = float(delta / base_cost * 100) if base_cost else None
                 cost_doc.update(baseline_usd=_usd(base_cost), delta_usd=_usd(delta),
                                 delta_pct=None if pct is None else round(pct, 2))
-                base_lines = {l["line"]: Decimal(l["monthly_usd"]) for l in baseline["cost"]["lines"]}
+                base_lines = {l["line"]: Decimal(l.get("monthly_usd_exact", l["monthly_usd"]))
+                              for l in baseline["cost"]["lines"]}
                 keys = list(lines) + [k for k in base_lines if k not in lines]
+                deltas = _cents_summing_to({k: lines.get(k, Decimal(0)) - base_lines.get(k, Decimal(0)) for k in keys},
+                                           delta)
                 cost_doc["lines"] = [{"line": k, "monthly_usd": _usd(lines.get(k, Decimal(0))),
+                                      "monthly_usd_exact": str(lines.get(k, Decimal(0))),
                                       "baseline_usd": _usd(base_lines.get(k, Decimal(0))),
-                                      "delta_usd": _usd(lines.get(k, Decimal(0)) - base_lines.get(k, Decimal(0)))}
+                                      "delta_usd": _usd(deltas[k])}
                                      for k in keys]
                 if max_increase is not None and pct is not None and pct > max_increase:
                     reasons.append(f"budget: +{pct:.1f}% against the baseline (${_usd(base_cost)} -> ${_usd(cost)}) "

@@ -252,6 +252,23 @@ def _slo(p95: str, ttft: Optional[str], error_rate: float):
                max_error_rate=error_rate)
 
 
+def _deploy_options(*, require_ha: bool, instance: str | None, mongodb: str, redis: str, search: bool,
+                    aks_tier: str | None, memory_hpa: bool = False):
+    """CLI spellings (self-hosted, standard ...) to DeployOptions; bad values name the option."""
+    from capplan.deploy import DeployOptions
+
+    for flag, value in (("--mongodb", mongodb), ("--redis", redis)):
+        if value.replace("-", "_") not in ("auto", "managed", "self_hosted"):
+            raise CapplanError(f"must be auto, managed or self_hosted, got {value!r}", field=flag)
+    tier = None
+    if aks_tier is not None:
+        tier = {"free": "Free", "standard": "Standard"}.get(aks_tier.strip().lower())
+        if tier is None:
+            raise CapplanError(f"must be Free or Standard, got {aks_tier!r}", field="--aks-tier")
+    return DeployOptions(require_ha=require_ha, app_instance=instance, mongodb=mongodb.replace("-", "_"),
+                         redis=redis.replace("-", "_"), search=search, aks_tier=tier, memory_hpa=memory_hpa)
+
+
 @app.command()
 def cost(
     tier: Annotated[str, typer.Option(help="Tier to price (see `capplan tiers`).")],
@@ -260,20 +277,25 @@ def cost(
     region: Annotated[Optional[str], typer.Option(help="Region; must be the price book's (e.g. us-east-1).")] = None,
     instance: Annotated[Optional[str], typer.Option(help="Force the app node type (a price row id).")] = None,
     as_defined: Annotated[bool, typer.Option("--as-defined", help="Price the tier's own counts instead of the planner's sizing.")] = False,
-    mongodb: Annotated[str, typer.Option(help="MongoDB: auto, managed (Atlas) or self_hosted (VMs + disks).")] = "auto",
+    mongodb: Annotated[str, typer.Option(help="MongoDB: auto, managed (Atlas; URI in the Secret) or self_hosted (in the compose file / StatefulSets on a data node group).")] = "auto",
+    redis: Annotated[str, typer.Option(help="Redis: auto (compose: in the compose file; Kubernetes: managed), managed or self_hosted.")] = "auto",
+    search: Annotated[bool, typer.Option("--search/--no-search", help="LibreChat's Meilisearch (SEARCH=true): modelled, priced and rendered.")] = True,
+    aks_tier: Annotated[Optional[str], typer.Option("--aks-tier", help="AKS control plane: Free or Standard (default: Standard with --require-ha).")] = None,
     slo_p95: Annotated[str, typer.Option("--slo-p95", help="p95 API latency SLO used to size the tier.")] = "2s",
     require_ha: Annotated[bool, typer.Option("--require-ha", help="At least 2 replicas and zones.")] = False,
     workload: Annotated[Optional[Path], typer.Option(help="Workload YAML.")] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 1,
     replications: Annotated[int, typer.Option(help="Replications per simulation.")] = 4,
     today: Annotated[Optional[str], typer.Option(help="Date for price-age warnings (YYYY-MM-DD; default: today).")] = None,
+    prices: Annotated[Optional[Path], typer.Option("--prices", help="A price-book file (e.g. from `capplan prices refresh`) instead of the bundled pricing/<provider>.yaml.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ):
     """The monthly bill of one tier on one provider at USERS users, line by line."""
-    from capplan.cost.bill import build_bill
+    from capplan.cost.bill import bill_deployment
+    from capplan.deploy.demand import demand
     from capplan.cost.purchase import compare_purchase_options, unit_costs
-    from capplan.cost.footprint import build_footprint
-    from capplan.cost.prices import load_llm_prices, load_price_book
+    from capplan.cost.prices import load_llm_prices, load_price_book, load_price_book_file
+    from capplan.deploy import build_deployment
     from capplan.forecast import RunSettings, forecast_tiers
     from capplan.model.loader import load_tier, load_workload
     from capplan.planner import size_tiers
@@ -283,14 +305,20 @@ def cost(
     if users <= 0:
         raise CapplanError(f"must be a positive number of registered users, got {users}", field="--users")
     (name,) = _providers(provider)
-    book = load_price_book(name)
+    if prices is not None:
+        try:
+            book = load_price_book_file(prices, name)
+        except CapplanError as exc:
+            raise CapplanError(str(exc), field="--prices") from None
+    else:
+        book = load_price_book(name)
     if region is not None and region != book.region:
-        raise CapplanError(f"no {name} prices for region {region!r}: pricing/{name}.yaml covers {book.region}",
-                           field="--region")
+        raise CapplanError(f"no {name} prices for region {region!r}: {prices or f'pricing/{name}.yaml'} covers "
+                           f"{book.region}", field="--region")
     if instance is not None:
         book.get(instance)
-    if mongodb.replace("-", "_") not in ("auto", "managed", "self_hosted"):
-        raise CapplanError(f"must be auto, managed or self_hosted, got {mongodb!r}", field="--mongodb")
+    deploy_options = _deploy_options(require_ha=require_ha, instance=instance, mongodb=mongodb, redis=redis,
+                                     search=search, aks_tier=aks_tier)
     date = _today(today)
     llm = load_llm_prices()
     t = load_tier(tier)
@@ -321,19 +349,24 @@ def cost(
                              "sizing tried, on the offered demand")
     finally:
         progress.close()
-    footprint, choices = build_footprint(sized, forecast, wl, book, require_ha, app_instance=instance,
-                                         mongodb=mongodb.replace("-", "_"))
-    bill = build_bill(footprint, book, llm, today=date)
-    options = compare_purchase_options(footprint, book, llm, today=date)
-    d = choices["demand"]
+    deployment = build_deployment(sized, forecast, wl, book, deploy_options)
+    bill = bill_deployment(deployment, book, llm, today=date)
+    options = compare_purchase_options(deployment, book, llm, today=date)
+    d = demand(sized, forecast, wl)
     units = unit_costs(bill, d.active_users, max(d.messages_per_month, 1))
+    if prices is not None:
+        notes.append(f"prices from {prices}, not the bundled pricing/{name}.yaml")
     if json_out:
+        sources = {row.id: row.source for row in book.rows}
         doc = {"capplan_version": __version__, "tier": t.name, "provider": name, "region": book.region,
                "users": users, "seed": seed, "today": date.isoformat(), "active_users": d.active_users,
                "messages_per_month": d.messages_per_month, "priced_as": "defined" if as_defined else "sized",
                "serves_load": serves, "verdict": forecast.verdict,
-               "app_nodes": {"instance": footprint.app_instance, "count": footprint.app_nodes},
+               "node_groups": jsonr.node_groups_dict(deployment),
                "bill": jsonr.bill_dict(bill, units), "purchase_options": jsonr.purchase_dict(options),
+               "prices": {"file": None if prices is None else str(prices),
+                          "sources": {l.price_row_id: sources[l.price_row_id] for l in bill.lines
+                                      if l.price_row_id in sources}},
                "slo_figures": jsonr.slo_figures(forecast), "notes": notes}
         sys.stdout.write(jsonr.dumps(doc))
         return
@@ -360,6 +393,11 @@ def recommend(
     max_error_rate: Annotated[float, typer.Option(help="Largest acceptable share of rejected requests.")] = 0.01,
     require_ha: Annotated[bool, typer.Option("--require-ha", help="Only highly available sizings (>= 2 replicas).")] = False,
     tier: Annotated[Optional[list[str]], typer.Option("--tier", help="Restrict to these tiers (repeatable).")] = None,
+    mongodb: Annotated[str, typer.Option(help="MongoDB: auto, managed (Atlas) or self_hosted.")] = "auto",
+    redis: Annotated[str, typer.Option(help="Redis: auto, managed or self_hosted (compose tiers only).")] = "auto",
+    search: Annotated[bool, typer.Option("--search/--no-search", help="LibreChat's Meilisearch (SEARCH=true).")] = True,
+    aks_tier: Annotated[Optional[str], typer.Option("--aks-tier", help="AKS control plane: Free or Standard (default: Standard with --require-ha).")] = None,
+    memory_hpa: Annotated[bool, typer.Option("--memory-hpa", help="Also scale the API on memory (a Node heap rarely shrinks: scales out, seldom back).")] = False,
     workload: Annotated[Optional[Path], typer.Option(help="Workload YAML.")] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 1,
     replications: Annotated[int, typer.Option(help="Replications per simulation.")] = 4,
@@ -367,6 +405,8 @@ def recommend(
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ):
     """The cheapest tier x provider sizing whose simulated p95 meets the SLO, with the why."""
+    deploy_options = _deploy_options(require_ha=require_ha, instance=None, mongodb=mongodb, redis=redis,
+                                     search=search, aks_tier=aks_tier, memory_hpa=memory_hpa)
     from capplan.forecast import RunSettings
     from capplan.model.loader import bundled_tier_names, load_tier, load_workload
     from capplan.planner import recommend as run_recommend
@@ -385,7 +425,7 @@ def recommend(
     progress = _LazyProgress(len(tiers) * replications, "sizing and simulating", enabled=True)
     try:
         rec = run_recommend(tiers, wl, users, providers, slo, require_ha, settings, today=date,
-                            on_progress=progress.advance)
+                            on_progress=progress.advance, options=deploy_options)
     finally:
         progress.close()
     if json_out:
@@ -441,6 +481,11 @@ def render(
     force: Annotated[bool, typer.Option("--force", help="Overwrite files capplan did not write.")] = False,
     slo_p95: Annotated[str, typer.Option("--slo-p95", help="p95 API latency SLO used to size the tier.")] = "2s",
     require_ha: Annotated[bool, typer.Option("--require-ha")] = False,
+    mongodb: Annotated[str, typer.Option(help="MongoDB: auto, managed (Atlas) or self_hosted.")] = "auto",
+    redis: Annotated[str, typer.Option(help="Redis: auto, managed or self_hosted (compose tiers only).")] = "auto",
+    search: Annotated[bool, typer.Option("--search/--no-search", help="LibreChat's Meilisearch (SEARCH=true).")] = True,
+    aks_tier: Annotated[Optional[str], typer.Option("--aks-tier", help="AKS control plane: Free or Standard (default: Standard with --require-ha).")] = None,
+    memory_hpa: Annotated[bool, typer.Option("--memory-hpa", help="Also scale the API on memory (a Node heap rarely shrinks: scales out, seldom back).")] = False,
     workload: Annotated[Optional[Path], typer.Option(help="Workload YAML.")] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 1,
     replications: Annotated[int, typer.Option(help="Replications per simulation.")] = 4,
@@ -486,7 +531,9 @@ def render(
         try:
             rec = run_recommend([t], load_workload(workload), users, providers, _slo(slo_p95, None, 0.01), require_ha,
                                 RunSettings(replications=replications, seed=seed), today=_today(today),
-                                on_progress=progress.advance)
+                                on_progress=progress.advance, options=_deploy_options(
+                                    require_ha=require_ha, instance=None, mongodb=mongodb, redis=redis,
+                                    search=search, aks_tier=aks_tier, memory_hpa=memory_hpa))
         finally:
             progress.close()
         if rec.winner is None:
@@ -572,6 +619,11 @@ def check(
         out.print(f"[{'green' if doc['verdict'] == 'pass' else 'red'}]{doc['verdict'].upper()}[/]")
     err.print(f"[dim]cache: {cache}[/dim]")
     raise typer.Exit(doc["exit_code"])
+
+
+from capplan.cli_prices import app as _prices_app  # noqa: E402  (`capplan prices refresh`)
+
+app.add_typer(_prices_app, name="prices")
 
 
 def main() -> None:

@@ -300,18 +300,25 @@ def seed_band(users: int, provider: str) -> tuple[str, int, int | None] | None:
 class Option:
     plan: PlannedTier
     provider: str
-    footprint: object
+    deployment: object                   # capplan.deploy.Deployment: what is billed and rendered
     bill: object
     choices: dict
-    purchase_options: list = field(default_factory=list)   # the same footprint under every purchase option
+    purchase_options: list = field(default_factory=list)   # the same deployment under every purchase option
 
     @property
     def monthly_usd(self):
         return self.bill.infrastructure_usd
 
     @property
+    def app_nodes(self) -> str:
+        """``3 x m6i.large`` (Kubernetes app node group at the minimum) or ``1 x m6i.2xlarge host`` (compose)."""
+        return ", ".join(f"{g.nodes_min} x {g.instance_type}" + (" host" if g.role == "host" else
+                                                                  f" ({g.name})" if g.role == "data" else "")
+                         for g in self.deployment.node_groups)
+
+    @property
     def deploy(self) -> dict:
-        """Every number `capplan render` needs, from this sizing, its forecast and its footprint."""
+        """Every number `capplan render` needs: the deployment, and the stream timings from the forecast."""
         return deploy_block(self)
 
 
@@ -341,13 +348,15 @@ class Recommendation:
 
 def recommend(tiers: list[Tier], workload: Workload, users: int, providers: list[str], slo: SLO,
               require_ha: bool = False, settings: RunSettings = RunSettings(replications=4),
-              today=None, on_progress=None) -> Recommendation:
-    from capplan.cost.bill import build_bill
+              today=None, on_progress=None, books: dict | None = None, options=None) -> Recommendation:
+    """``books``: provider -> PriceBook (default: the bundled books); ``options``: DeployOptions."""
+    from capplan.cost.bill import bill_deployment
     from capplan.cost.purchase import compare_purchase_options
-    from capplan.cost.footprint import build_footprint
     from capplan.cost.prices import load_llm_prices, load_price_book
+    from capplan.deploy import DeployOptions, build_deployment
 
-    books = {p: load_price_book(p) for p in providers}   # unknown provider fails before any simulation
+    books = {p: (books or {}).get(p) or load_price_book(p) for p in providers}   # fails before any simulation
+    base = options or DeployOptions()
     llm = load_llm_prices()
     llm.get(workload.traffic.llm_model)
     plans = size_tiers(tiers, workload, users, slo, require_ha, settings, on_progress)
@@ -356,12 +365,17 @@ def recommend(tiers: list[Tier], workload: Workload, users: int, providers: list
         if not plan.feasible:
             continue
         for provider, book in books.items():
-            footprint, choices = build_footprint(plan.sized, plan.forecast, workload, book, require_ha)
-            choices["region"] = book.region
-            choices["slo_p95_s"] = slo.p95_s
-            bill = build_bill(footprint, book, llm, today=today)
-            purchases = compare_purchase_options(footprint, book, llm, today=today)
-            options.append(Option(plan, provider, footprint, bill, choices, purchases))
+            opts = replace(base, require_ha=require_ha)
+            try:
+                deployment = build_deployment(plan.sized, plan.forecast, workload, book, opts)
+            except CapplanError as exc:
+                # e.g. a compose tier asked to be highly available, or no instance type holds a pod
+                plan.history.append(f"{provider}: {exc}")
+                continue
+            choices = {"region": book.region, "slo_p95_s": slo.p95_s}
+            bill = bill_deployment(deployment, book, llm, today=today)
+            purchases = compare_purchase_options(deployment, book, llm, today=today)
+            options.append(Option(plan, provider, deployment, bill, choices, purchases))
     order = {t.name: i for i, t in enumerate(tiers)}
     options.sort(key=lambda o: (o.bill.infrastructure_usd, order[o.plan.tier.name], o.provider))
     return Recommendation(users=users, slo=slo, require_ha=require_ha, providers=providers, plans=plans,
@@ -369,35 +383,24 @@ def recommend(tiers: list[Tier], workload: Workload, users: int, providers: list
                           simulations=sum(p.simulations for p in plans))
 
 
-HPA_MAX_FACTOR = 2        # [assumption] HPA may double the forecast-peak replicas for spikes
 PROXY_TIMEOUT_MARGIN = 1.5  # proxy read timeout = longest simulated stream x 1.5, rounded up to a minute
 
 
 def deploy_block(option: Option) -> dict:
-    from capplan.cost.footprint import app_requests
+    """The saved plan's ``deploy`` block: the deployment itself plus the stream timings `render` needs."""
+    return deploy_block_for(option.deployment, option.plan.forecast, option.plan.sizing.pool_per_process,
+                            option.plan.sizing.queue_workers or 0, option.choices.get("slo_p95_s"))
 
-    plan, f, fp = option.plan, option.plan.forecast, option.footprint
-    tier = plan.sized
-    services = []
-    for req in app_requests(tier, f):
-        services.append({"name": req.service, "replicas": req.replicas, "hpa_min_replicas": req.replicas,
-                         "hpa_max_replicas": max(req.replicas + 1, req.replicas * HPA_MAX_FACTOR),
-                         "cpu_request_millicores": req.cpu_request_m, "cpu_limit_millicores": req.cpu_limit_m,
-                         "memory_request_mib": max(512, req.memory_limit_mib // 2),
-                         "memory_limit_mib": req.memory_limit_mib})
-    longest = max(f.longest_stream_s, f.longest_stream_p99_s)
+
+def deploy_block_for(deployment, forecast: TierForecast, pool_per_process: int, queue_workers: int,
+                     slo_p95_s: float | None) -> dict:
+    longest = max(forecast.longest_stream_s, forecast.longest_stream_p99_s)
     proxy_timeout = int(math.ceil(longest * PROXY_TIMEOUT_MARGIN / 60.0) * 60)
     return {
-        "tier": tier.name, "provider": option.provider, "region": option.choices.get("region"),
-        "users": f.users, "kubernetes": tier.kubernetes, "services": services,
-        "mongo_max_pool_size": plan.sizing.pool_per_process, "mongo_members": 1 + tier.mongo.secondaries,
-        "mongo_shards": plan.sizing.mongo_shards, "redis_enabled": tier.redis.enabled,
-        "redis_nodes": plan.sizing.redis_nodes if tier.redis.enabled else 0,
-        "queue_workers": plan.sizing.queue_workers or 0,
+        "deployment": deployment.model_dump(mode="json"),
+        "mongo_max_pool_size": pool_per_process, "queue_workers": queue_workers,
         "longest_stream_s": round(longest, 1), "proxy_read_timeout_s": proxy_timeout,
         # the LB must not cut a stream either: its idle timeout goes above the longest stream too
         "lb_idle_timeout_s": proxy_timeout,
-        "node_instance_row": fp.app_instance, "node_count_min": fp.app_nodes,
-        "node_count_max": fp.app_nodes * HPA_MAX_FACTOR, "zones": option.choices.get("zones"),
-        "p95_latency_slo_s": option.choices.get("slo_p95_s"),
+        "p95_latency_slo_s": slo_p95_s,
     }

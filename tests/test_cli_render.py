@@ -23,14 +23,16 @@ def test_render_from_saved_recommendation_carries_the_sizing(tmp_path):
     assert proc.returncode == 0, proc.stderr
     dep = yaml.safe_load((tmp_path / "out/k8s/deployment.yaml").read_text())
     hpa = yaml.safe_load((tmp_path / "out/k8s/hpa.yaml").read_text())
-    api = deploy["services"][0]
-    assert dep["spec"]["replicas"] == api["replicas"]
-    assert hpa["spec"]["minReplicas"] == api["hpa_min_replicas"] and hpa["spec"]["maxReplicas"] == api["hpa_max_replicas"]
+    api = next(p for p in deploy["deployment"]["pods"] if p["name"] == "librechat")
+    assert dep["spec"]["replicas"] == api["replicas_min"]
+    assert hpa["spec"]["minReplicas"] == api["replicas_min"] and hpa["spec"]["maxReplicas"] == api["replicas_max"]
     limits = dep["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]
     assert limits["memory"] == f"{api['memory_limit_mib']}Mi"
-    nginx = (tmp_path / "out/compose/nginx.conf").read_text()
-    assert f"proxy_read_timeout {deploy['proxy_read_timeout_s']}s" in nginx
+    routes = [d for d in yaml.safe_load_all((tmp_path / "out/k8s/gateway.yaml").read_text()) if d and d["kind"] == "HTTPRoute"]
+    timeouts = [rule.get("timeouts", {}).get("request") for r in routes for rule in r["spec"]["rules"]]
+    assert f"{deploy['proxy_read_timeout_s']}s" in timeouts
     assert deploy["proxy_read_timeout_s"] > deploy["longest_stream_s"]
+    assert not (tmp_path / "out/compose").exists()     # the plan is billed as a cluster: no compose file
     # re-rendering over capplan's own files is allowed; over a hand-written file only with --force
     assert capplan("render", "--from", "rec.json", "--out", "out", cwd=tmp_path).returncode == 0
     (tmp_path / "out/k8s/service.yaml").write_text("# mine\n")
@@ -76,6 +78,7 @@ def test_render_from_a_plan_file(tmp_path):
     assert proc.returncode == 0, proc.stderr
     check = json.loads(capplan("check", "capplan.yaml", "--format", "json", cwd=tmp_path).stdout)
     assert "cache: hit" in capplan("check", "capplan.yaml", "--format", "json", cwd=tmp_path).stderr
-    replicas = check["chosen"]["deploy"]["services"][0]["replicas"]
+    replicas = next(p for p in check["chosen"]["deploy"]["deployment"]["pods"] if p["name"] == "librechat")[
+        "replicas_min"]
     assert f"replicas: {replicas}" in proc.stdout or f'"replicas": {replicas}' in proc.stdout or \
         f"replicas: {json.dumps(replicas)}" in proc.stdout

@@ -7,8 +7,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from capplan.cost.bill import build_bill
-from capplan.cost.footprint import app_requests, build_footprint, demand
+from capplan.cost.bill import bill_deployment
+from capplan.deploy import DeployOptions, build_deployment
+from capplan.deploy.demand import demand
 from capplan.cost.prices import load_llm_prices, load_price_book
 from capplan.forecast import RunSettings, forecast_tiers
 from capplan.model.loader import bundled_tier_names, load_tier, load_workload
@@ -69,9 +70,9 @@ def test_current_tier_cannot_scale_out():
 def test_cost_is_monotone_in_replicas(tier2_forecast, r1, extra, provider):
     book = load_price_book(provider)
     base = load_tier("tier2")
-    few, _ = build_footprint(with_replicas(base, r1), tier2_forecast, WORKLOAD, book)
-    many, _ = build_footprint(with_replicas(base, r1 + extra), tier2_forecast, WORKLOAD, book)
-    assert build_bill(many, book, LLM).total_usd >= build_bill(few, book, LLM).total_usd
+    few = build_deployment(with_replicas(base, r1), tier2_forecast, WORKLOAD, book)
+    many = build_deployment(with_replicas(base, r1 + extra), tier2_forecast, WORKLOAD, book)
+    assert bill_deployment(many, book, LLM).total_usd >= bill_deployment(few, book, LLM).total_usd
 
 
 def test_cost_grows_with_users():
@@ -79,15 +80,16 @@ def test_cost_grows_with_users():
     small, large = forecast_tiers([tier], WORKLOAD, 500, QUICK)[0], forecast_tiers([tier], WORKLOAD, 4000, QUICK)[0]
     for provider in ("aws", "gcp", "azure"):
         book = load_price_book(provider)
-        a = build_bill(build_footprint(tier, small, WORKLOAD, book)[0], book, LLM)
-        b = build_bill(build_footprint(tier, large, WORKLOAD, book)[0], book, LLM)
+        a = bill_deployment(build_deployment(tier, small, WORKLOAD, book), book, LLM)
+        b = bill_deployment(build_deployment(tier, large, WORKLOAD, book), book, LLM)
         assert b.total_usd > a.total_usd and b.variable_usd > a.variable_usd
 
 
 def test_bill_total_is_the_sum_of_its_lines(tier2_forecast):
     for provider in ("aws", "gcp", "azure"):
         book = load_price_book(provider)
-        bill = build_bill(build_footprint(load_tier("tier2"), tier2_forecast, WORKLOAD, book)[0], book, LLM, today=TODAY)
+        bill = bill_deployment(build_deployment(load_tier("tier2"), tier2_forecast, WORKLOAD, book), book, LLM,
+                               today=TODAY)
         assert bill.total_usd == sum((line.monthly_usd for line in bill.lines), Decimal(0))
         assert bill.total_usd == bill.fixed_usd + bill.variable_usd == bill.infrastructure_usd + bill.llm_usd
         assert all(isinstance(line.monthly_usd, Decimal) for line in bill.lines)
@@ -110,7 +112,7 @@ def test_demand_is_the_offered_demand_not_what_a_saturated_run_served(tier2_fore
 
 
 def test_cpu_request_follows_simulated_usage(tier2_forecast):
-    (req,) = app_requests(load_tier("tier2"), tier2_forecast)
+    req = build_deployment(load_tier("tier2"), tier2_forecast, WORKLOAD, load_price_book("aws")).pod("librechat")
     usage = tier2_forecast.utilization["api.cpu"].mean
     assert req.cpu_request_m >= usage / 0.7 * 1000 - 1e-9
     assert req.cpu_request_m < usage / 0.7 * 1000 + 100
@@ -133,11 +135,15 @@ def test_apply_sizing_round_trips():
 def test_managed_and_self_hosted_mongodb_are_both_priced(tier2_forecast):
     book = load_price_book("aws")
     tier = load_tier("tier2")
-    managed, _ = build_footprint(tier, tier2_forecast, WORKLOAD, book, mongodb="managed")
-    vms, _ = build_footprint(tier, tier2_forecast, WORKLOAD, book, mongodb="self_hosted")
-    assert managed.mongodb_mode == "managed" and managed.mongodb_row.startswith("atlas.")
-    assert managed.mongodb_count == tier.mongo.shards            # one Atlas cluster per shard
-    assert vms.mongodb_mode == "self_hosted" and vms.mongodb_count == tier.mongo.shards * (1 + tier.mongo.secondaries)
-    assert vms.mongodb_disk_gb > 0
-    lines = {l.component for l in build_bill(vms, book, LLM).lines}
-    assert "mongodb" in lines
+    managed = build_deployment(tier, tier2_forecast, WORKLOAD, book, DeployOptions(mongodb="managed"))
+    own = build_deployment(tier, tier2_forecast, WORKLOAD, book, DeployOptions(mongodb="self_hosted"))
+    atlas = [c for c in managed.charges if c.component == "mongodb"]
+    assert managed.mongo_mode == "managed" and [c.row_id[:6] for c in atlas] == ["atlas."]
+    assert atlas[0].quantity == tier.mongo.shards and atlas[0].managed   # one Atlas cluster per shard, not rendered
+    members = tier.mongo.shards * (1 + tier.mongo.secondaries)
+    assert own.mongo_mode == "self_hosted" and own.group("data").nodes_min == members   # one member per data node
+    assert [p.name for p in own.pods if p.name.startswith("mongodb-shard")] == [f"mongodb-shard{i}" for i in
+                                                                                  range(tier.mongo.shards)]
+    assert own.pod("mongodb-configsvr") is not None and own.pod("mongos") is not None   # sharded: routers and config
+    lines = {l.component: l for l in bill_deployment(own, book, LLM).lines}
+    assert lines["mongodb"].resource.endswith("#nodegroup/data")

@@ -41,10 +41,11 @@ def test_derived_defaults() -> None:
     assert ctx.mongo_connections_at_max == ctx.hpa_max_replicas * ctx.mongo_max_pool_size
 
 
-@pytest.mark.parametrize("limit,expected", [(1024, 768), (2048, 1536), (4096, 3072), (3000, 2250)])
+@pytest.mark.parametrize("limit,expected", [(2048, 1536), (3000, 2250), (4096, 3072), (6144, 4608)])
 def test_node_old_space_is_three_quarters_of_the_limit(limit: int, expected: int) -> None:
     assert node_old_space_mib(limit) == expected
     assert example_context(memory_limit_mib=limit, memory_request_mib=limit).node_old_space_mib == expected
+    assert node_old_space_mib(1024) == 768  # below the context's floor, still three quarters
 
 
 def test_node_old_space_rejects_nonsense() -> None:
@@ -68,12 +69,13 @@ REJECTED = [
     (dict(cpu_request_millicores=3000), "cpu_request_millicores"),
     (dict(memory_request_mib=8192), "memory_request_mib"),
     (dict(memory_limit_mib=512, memory_request_mib=512), "memory_limit_mib"),
+    (dict(memory_limit_mib=1024, memory_request_mib=1024), "memory_limit_mib"),  # floor: 2048 MiB
+    (dict(memory_request_mib=2048), "memory_request_mib"),  # request must equal the 4096 MiB limit
     (dict(proxy_read_timeout_s=0), "proxy_read_timeout_s"),
     (dict(proxy_read_timeout_s=480), "proxy_read_timeout_s"),  # equals the longest stream
     (dict(keep_alive_timeout_ms=240_000), "keep_alive_timeout_ms"),
     (dict(headers_timeout_ms=245_000), "headers_timeout_ms"),
     (dict(api_timeout_s=1000), "api_timeout_s"),
-    (dict(retry_per_try_timeout_s=200), "retry_per_try_timeout_s"),
     (dict(pdb_min_available=3), "pdb_min_available"),
     (dict(termination_grace_period_s=100), "termination_grace_period_s"),
     (dict(redis_enabled=False, queue_workers=0), "redis_enabled"),
@@ -91,7 +93,7 @@ REJECTED = [
     (dict(hpa_scale_up_period_s=0), "hpa_scale_up_period_s"),
     (dict(stream_path_prefixes=()), "stream_path_prefixes"),
     (dict(stream_path_prefixes=("api/ask",)), "stream_path_prefixes"),
-    (dict(service_type="NodePort"), "service_type"),
+    (dict(proxy_read_timeout_s=6060), "proxy_read_timeout_s"),  # above the AWS NLB's 6000 s idle timeout
 ]
 
 
@@ -108,10 +110,13 @@ def test_tier_must_be_a_dns_label() -> None:
 
 
 def test_azure_load_balancer_idle_timeout_range() -> None:
-    with pytest.raises(pydantic.ValidationError, match="lb_idle_timeout_s"):
-        example_context("tier2", "azure", service_type="LoadBalancer", lb_idle_timeout_s=120,
-                        keep_alive_timeout_ms=125_000)
-    ok = example_context("tier2", "azure", service_type="LoadBalancer")
+    # the Gateway's Azure LB holds a quiet stream for proxy_read_timeout_s: 4..100 minutes
+    with pytest.raises(pydantic.ValidationError, match="proxy_read_timeout_s"):
+        example_context("tier2", "azure", proxy_read_timeout_s=6060)
+    ok = example_context("tier2", "azure")
+    assert template_vars(ok)["gw"]["azure_idle_timeout_minutes"] == 15  # 900 s
+    short = example_context("tier2", "azure", longest_stream_s=20.0, proxy_read_timeout_s=30, lb_idle_timeout_s=20)
+    assert template_vars(short)["gw"]["azure_idle_timeout_minutes"] == 4  # Azure's minimum
     assert template_vars(ok)["lb_idle_timeout_minutes"] == 4
 
 

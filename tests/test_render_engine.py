@@ -18,10 +18,13 @@ from capplan.errors import CapplanError
 from capplan.render import HEADER_MARK, TARGETS, example_context, is_generated, outputs, render
 from capplan.render import engine
 
+# example_context(): tier2 on AWS (mesh, search, exporters, Cluster Autoscaler; managed MongoDB)
 EXPECTED = {
     "compose": {"compose/docker-compose.yml", "compose/nginx.conf"},
-    "k8s": {"k8s/configmap.yaml", "k8s/deployment.yaml", "k8s/hpa.yaml", "k8s/pdb.yaml", "k8s/service.yaml"},
-    "istio": {"istio/destinationrule.yaml", "istio/virtualservice.yaml"},
+    "k8s": {"k8s/namespace.yaml", "k8s/configmap.yaml", "k8s/deployment.yaml", "k8s/hpa.yaml", "k8s/pdb.yaml",
+            "k8s/service.yaml", "k8s/gateway.yaml", "k8s/meilisearch.yaml", "k8s/exporters.yaml",
+            "k8s/cluster-autoscaler.yaml"},
+    "istio": {"istio/istiod-values.yaml", "istio/destinationrule.yaml", "istio/telemetry.yaml"},
     "prometheus": {"prometheus/alerts.yml", "prometheus/alerts.test.yml"},
 }
 CLUSTER = {"aws": "cluster/eksctl.yaml", "gcp": "cluster/gke-flags.yaml", "azure": "cluster/aks-managedcluster.yaml"}
@@ -36,10 +39,20 @@ def test_each_target_renders_its_files(target: str) -> None:
     assert set(render(example_context(), [target])) == EXPECTED[target]
 
 
+def test_files_follow_the_components_of_the_plan() -> None:
+    # no mesh: istiod still runs the Gateway, whose Envoy applies the DestinationRule and the Telemetry
+    assert set(render(example_context("tier1", "gcp"), ["istio"])) == EXPECTED["istio"]
+    # no sharded MongoDB in the plan: no MongoDB manifests; no microservices: no services.yaml
+    assert not {"k8s/mongodb.yaml", "k8s/services.yaml"} & set(render(example_context("tier1", "gcp"), ["k8s"]))
+    assert {"k8s/mongodb.yaml", "k8s/services.yaml"} <= set(render(example_context("microservices", "gcp"), ["k8s"]))
+    assert "k8s/meilisearch.yaml" not in render(example_context("tier1", "gcp", search=None), ["k8s"])
+
+
 @pytest.mark.parametrize("provider", sorted(CLUSTER))
 def test_cluster_target_renders_the_provider_definition(provider: str) -> None:
-    assert list(render(example_context("tier1", provider), ["cluster"])) == [CLUSTER[provider]]
-    assert outputs("cluster", provider) == (CLUSTER[provider],)
+    ctx = example_context("tier1", provider)
+    assert set(render(ctx, ["cluster"])) == set(outputs("cluster", ctx))
+    assert outputs("cluster", ctx)[0] == CLUSTER[provider]
 
 
 def test_all_targets_sorted_and_deduplicated() -> None:

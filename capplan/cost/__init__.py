@@ -1,5 +1,6 @@
 """Cost: price books (``prices``), bills of materials (``bill``), purchase options and unit costs
-(``purchase``), and the footprint of a sized tier (``footprint``).
+(``purchase``). A deployment (capplan.deploy) is priced by ``bill_deployment``; ``build_bill`` prices
+a hand-written :class:`Footprint` (what-if bills without a plan).
 
 Money is ``decimal.Decimal`` throughout, a month is 730 hours, and every price carries its source,
 observed date and confidence. Nothing here prints, exits or reads the clock.
@@ -11,6 +12,7 @@ from capplan.cost.bill import (
     Extra,
     Footprint,
     LineItem,
+    bill_deployment,
     build_bill,
     cents,
     choose_instance,
@@ -44,6 +46,7 @@ __all__ = [
     "PriceRow",
     "PurchaseOption",
     "UnitCosts",
+    "bill_deployment",
     "build_bill",
     "cents",
     "choose_instance",

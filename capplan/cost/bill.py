@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from decimal import ROUND_CEILING, ROUND_HALF_EVEN, ROUND_HALF_UP, Context, Decimal, localcontext
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
@@ -151,6 +151,8 @@ class LineItem(BaseModel):
     variable: bool = Field(description="Scales with traffic (GB, tokens, LCUs) rather than being provisioned.")
     scope: Literal["infrastructure", "llm"] = "infrastructure"
     discount_fraction: Decimal = Field(Decimal(0), description="Purchase-option discount applied (0 on demand).")
+    resource: str = Field("", description="The rendered resource the line pays for (file#locator), or"
+                          " 'managed, outside the manifests: ...'; empty for a bare Footprint's lines.")
 
 
 def _sum(values: Iterable[Decimal]) -> Decimal:
@@ -267,7 +269,7 @@ def lb_capacity_units(
 class _Biller:
     """Accumulates the lines of one bill and the price rows they used."""
 
-    def __init__(self, footprint: Footprint, book: PriceBook, purchase: str):
+    def __init__(self, footprint: Footprint | None, book: PriceBook, purchase: str):
         self.fp, self.book = footprint, book
         self.lines: list[LineItem] = []
         self.rows_used: list[PriceRow | LlmPriceRow] = []
@@ -338,8 +340,10 @@ class _Biller:
         *,
         variable: bool,
         discount: PriceRow | None = None,
+        resource: str = "",
+        keep_zero: bool = False,
     ) -> None:
-        if quantity == 0:
+        if quantity == 0 and not keep_zero:
             return
         unit_price, rows, notes = row.price, [row], []
         for applied in (discount, self.negotiated):
@@ -367,10 +371,11 @@ class _Biller:
                 observed=row.observed,
                 variable=variable,
                 discount_fraction=discount.fraction if discount is not None else Decimal(0),  # type: ignore[arg-type]
+                resource=resource,
             )
         )
 
-    def tokens(self, model: LlmPriceRow, kind: str, tokens: int, price: Decimal) -> None:
+    def tokens(self, model: LlmPriceRow, kind: str, tokens: int, price: Decimal, resource: str = "") -> None:
         if not tokens:
             return
         quantity = Decimal(tokens) / _MILLION
@@ -388,6 +393,7 @@ class _Biller:
                 observed=model.observed,
                 variable=True,
                 scope="llm",
+                resource=resource,
             )
         )
 
@@ -415,15 +421,7 @@ def build_bill(
     infrastructure line. ``today`` is the reference date for stale-price warnings; without it
     freshness is not checked and the bill says so. Lines with quantity 0 are left out.
     """
-    if footprint.provider.strip().lower() != book.provider:
-        raise CapplanError(
-            f"footprint is for provider {footprint.provider!r} but the price book is {book.provider!r}",
-            field="provider",
-        )
-    if purchase not in PURCHASE_OPTIONS:
-        raise CapplanError(
-            f"unknown purchase option {purchase!r}; choose one of {', '.join(PURCHASE_OPTIONS)}", field="purchase"
-        )
+    _check_options(footprint.provider, book, purchase)
     fp, b = footprint, _Biller(footprint, book, purchase)
     with localcontext(_CONTEXT):
         if fp.kubernetes_clusters:
@@ -496,3 +494,61 @@ def build_bill(
         lines=tuple(b.lines),
         warnings=tuple(warnings + b.notes),
     )
+
+
+def _check_options(provider: str, book: PriceBook, purchase: str) -> None:
+    if provider.strip().lower() != book.provider:
+        raise CapplanError(f"the plan is for provider {provider!r} but the price book is {book.provider!r}",
+                           field="provider")
+    if purchase not in PURCHASE_OPTIONS:
+        raise CapplanError(
+            f"unknown purchase option {purchase!r}; choose one of {', '.join(PURCHASE_OPTIONS)}", field="purchase"
+        )
+
+
+def bill_deployment(
+    deployment: Any,
+    book: PriceBook,
+    llm_book: LlmPriceBook | None = None,
+    purchase: str = "on_demand",
+    *,
+    today: dt.date | None = None,
+) -> Bill:
+    """Price a :class:`capplan.deploy.Deployment`: one line per charge, each naming its resource.
+
+    Quantities come from the deployment (already multiplied by its regions); hourly rows run 730 h,
+    GiB rows convert from GB, fixed-size disk rows count disks. Purchase options as :func:`build_bill`:
+    commitments discount compute instances, spot discounts the charges marked ``spot_eligible``
+    (stateless app nodes). Lines with quantity 0 are kept only for free allowances (price 0 rows).
+    """
+    from capplan.deploy.model import MANAGED
+
+    _check_options(deployment.provider, book, purchase)
+    b = _Biller(None, book, purchase)
+    with localcontext(_CONTEXT):
+        for charge in deployment.charges:
+            row = book.get(charge.row_id)
+            if row.unit == "fraction":
+                raise CapplanError(f"row {row.id!r} is a discount, not a price", field=charge.component)
+            if row.unit in _PER_HOUR or row.unit == "GB-hour":
+                quantity, what = charge.quantity * HOURS_PER_MONTH, f"{charge.what} x {HOURS_PER_MONTH} h"
+            elif row.unit == "GiB":
+                quantity, what = charge.quantity * _GIB_PER_GB, charge.what
+            else:
+                quantity, what = charge.quantity, charge.what
+            discount = None
+            if row.category == "instance":
+                discount = b.commit or (b.spot if charge.spot_eligible else None)
+            b.add(charge.component, row, quantity, what, variable=charge.variable, discount=discount,
+                  resource=charge.resource, keep_zero=row.price == 0 and charge.quantity > 0)
+        if deployment.llm_model is not None and llm_book is not None:
+            model = llm_book.get(deployment.llm_model)
+            where = f"{MANAGED}: the LLM provider's API"
+            b.tokens(model, "input", deployment.llm_input_tokens, model.input_usd_per_mtok, where)
+            b.tokens(model, "output", deployment.llm_output_tokens, model.output_usd_per_mtok, where)
+    warnings = ["price freshness not checked: no reference date given"] if today is None else \
+        price_warnings(b.rows_used, today)
+    if purchase == "spot":
+        warnings.append("spot: app nodes can be reclaimed at short notice; keep enough on-demand capacity for the SLO")
+    return Bill(tier=deployment.tier, provider=book.provider, region=book.region, regions=deployment.regions,
+                purchase=purchase, lines=tuple(b.lines), warnings=tuple(warnings + b.notes + list(deployment.notes)))

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import datetime as dt
 from decimal import Decimal, localcontext
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from capplan.cost.bill import _CONTEXT, PURCHASE_OPTIONS, TERM_MONTHS, Bill, Footprint, Purchase, _sum, build_bill
+from capplan.cost.bill import _CONTEXT, PURCHASE_OPTIONS, TERM_MONTHS, Bill, Footprint, Purchase, _sum, bill_deployment, build_bill
 from capplan.cost.prices import LlmPriceBook, PriceBook
 from capplan.errors import CapplanError
 
@@ -30,9 +32,10 @@ class PurchaseOption(BaseModel):
 
 
 def compare_purchase_options(
-    footprint: Footprint, book: PriceBook, llm_book: LlmPriceBook | None = None, *, today: dt.date | None = None
+    footprint: Any, book: PriceBook, llm_book: LlmPriceBook | None = None, *, today: dt.date | None = None
 ) -> list[PurchaseOption]:
-    """Price ``footprint`` under every purchase option, in PURCHASE_OPTIONS order.
+    """Price ``footprint`` (a :class:`Footprint` or a :class:`capplan.deploy.Deployment`) under every
+    purchase option, in PURCHASE_OPTIONS order.
 
     Break-even of an N-month commitment: the commitment bills the discounted compute
     (``committed_monthly_usd``, C) every month of the term whether you use it or not, so stopping
@@ -40,7 +43,8 @@ def compare_purchase_options(
     m > N x C / O = N x (1 - discount): ``break_even_months``. Shorter expected use: stay on demand.
     None for on_demand and spot (no commitment) and when nothing is committed.
     """
-    bills = {purchase: build_bill(footprint, book, llm_book, purchase, today=today) for purchase in PURCHASE_OPTIONS}
+    price = build_bill if isinstance(footprint, Footprint) else bill_deployment
+    bills = {purchase: price(footprint, book, llm_book, purchase, today=today) for purchase in PURCHASE_OPTIONS}
     on_demand = bills["on_demand"].total_usd
     options = []
     with localcontext(_CONTEXT):

@@ -152,6 +152,7 @@ class Tier(_Strict):
     redis: Redis = Redis(enabled=False)
     regions: Regions = Regions()
     kubernetes: bool = False
+    waf: bool = False                        # a web application firewall at the edge (billed, managed)
     # The architecture itself has one app process and one database: the planner may not add
     # replicas or shards (that would be another tier), only resize what is there.
     single_instance: bool = False

@@ -1,33 +1,20 @@
 """From the planner's ``deploy`` block to validated, linted files.
 
 ``capplan recommend --json`` (and ``capplan check --format json``) print option dicts whose
-``deploy`` block holds every number the renderer needs (see :func:`capplan.planner.deploy_block`)::
+``deploy`` block holds the deployment (:class:`capplan.deploy.Deployment`: every pod, node group and
+priced charge) and the stream timings the renderer needs (see :func:`capplan.planner.deploy_block`)::
 
     deploy = load_deploy(Path("recommendation.json"))   # chosen.deploy, an option's deploy, or a bare block
     ctx = context_from_deploy(deploy, hostname="chat.acme.org")
     files = render_plan(deploy)                          # {relative path: text}; lint-clean or CapplanError
 
-How the block maps onto :class:`~capplan.render.context.RenderContext`:
-
-- ``services``: the templates describe one LibreChat API Deployment, so its replicas, HPA bounds and
-  container resources come from the service that holds the SSE streams: ``api`` (monolith tiers) or
-  ``chat`` (the microservices tier). The other microservices (auth, agent, files, model) are sized
-  and priced by the planner but **not rendered**; their Deployments are not part of the templates.
-- ``node_instance_row`` is a price-book row id; the provider's instance type name follows the books'
-  id convention: ``ec2.<type>`` (AWS), ``gce.<machine type>`` (GCP), ``vm.<size>`` -> ``Standard_<size>``
-  (Azure). The row must be an instance row of the bundled price book.
-- ``zones`` is a count; names follow the region (``us-east-1a``, ``us-central1-a``, Azure ``"1"``), at
-  most three; override ``zones=`` for regions whose zones are named otherwise.
-- ``kubernetes: false`` (the Docker Compose tiers) renders only ``compose``: the other targets are
-  Kubernetes manifests, a cluster definition, and alerts on Kubernetes metrics, none of which the plan
-  (priced as plain VMs) uses. Compose has no autoscaler, so the HPA bounds are pinned to ``replicas``.
-- ``compose`` runs one MongoDB replica set and one Redis, so it does not apply to a plan with
-  ``mongo_shards`` > 1 or ``redis_nodes`` > 1.
-- ``hpa_min_replicas`` 1 gives a PDB with ``minAvailable: 0``: it never blocks a drain (capplan lint's
-  rule: minAvailable below minReplicas) and, like no PDB at all, it is Kubernetes' advice for a single
-  stateless instance; the rendered file says so.
-- ``mongo_shards``, ``redis_nodes`` and ``users`` beyond the header are not printed by any template.
-
+The files describe the deployment the bill prices: the API Deployment and its HPA bounds come from the
+pod holding the streams (``librechat``), the other services of the microservices tier from their own
+pods, node groups from the deployment's node groups (the bin-packing's node counts at minimum and
+maximum replicas), Meilisearch, MongoDB, exporters, Istio and the autoscaler from their pods. A compose
+deployment (one Docker host) renders only ``compose``; a Kubernetes deployment renders every target
+but ``compose`` (a compose file for a plan billed as a cluster would describe another deployment).
+Zones are named from the deployment's zone count (``us-east-1a``, ``us-central1-a``, Azure ``"1"``).
 Everything else (keep-alive = LB idle timeout + 5 s, API route timeout, probes, ports, images...) is a
 documented default of :class:`RenderContext`; ``overrides`` replace single fields.
 """
@@ -39,18 +26,16 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable
 
+import pydantic
 import yaml
 
 from capplan.errors import CapplanError
-from capplan.render.context import RenderContext
+from capplan.render.context import NodeGroupSpec, PodSpec, RenderContext
 from capplan.render.engine import TARGETS, render
 from capplan.render.lint import lint
 
 #: Targets that only make sense on Kubernetes (manifests, cluster definition, alerts on kube metrics).
 KUBERNETES_TARGETS: tuple[str, ...] = ("k8s", "istio", "cluster", "prometheus")
-
-#: Service whose numbers drive the API Deployment, in order of preference.
-STREAM_SERVICES: tuple[str, ...] = ("api", "chat")
 
 # Price-book id prefix -> (prefix of the provider's own type name); see pricing/<provider>.yaml.
 _INSTANCE_ID = {"aws": ("ec2.", ""), "gcp": ("gce.", ""), "azure": ("vm.", "Standard_")}
@@ -61,15 +46,10 @@ _ZONE_SUFFIXES = {
     ("gcp", "europe-west1"): ("b", "c", "d"),
     ("aws", "ap-northeast-1"): ("a", "c", "d"),
 }
-_REQUIRED = ("tier", "provider", "region", "users", "services", "mongo_max_pool_size", "redis_enabled",
-             "queue_workers", "longest_stream_s", "proxy_read_timeout_s", "node_instance_row", "node_count_min",
-             "node_count_max", "zones")
+_TIMINGS = ("mongo_max_pool_size", "queue_workers", "longest_stream_s", "proxy_read_timeout_s")
 # deploy key -> RenderContext field, copied when present and not null (else the context default).
-_COPIED = ("tier", "provider", "region", "users", "mongo_max_pool_size", "mongo_members", "redis_enabled",
-           "queue_workers", "longest_stream_s", "proxy_read_timeout_s", "lb_idle_timeout_s", "node_count_min",
-           "node_count_max", "p95_latency_slo_s", "kubernetes")
-_SERVICE_KEYS = ("replicas", "hpa_min_replicas", "hpa_max_replicas", "cpu_request_millicores",
-                 "cpu_limit_millicores", "memory_request_mib", "memory_limit_mib")
+_COPIED = ("mongo_max_pool_size", "queue_workers", "longest_stream_s", "proxy_read_timeout_s", "lb_idle_timeout_s",
+           "p95_latency_slo_s")
 
 
 # --- reading a saved plan ------------------------------------------------------------------------------
@@ -136,29 +116,32 @@ def _deploy_block(doc: Any, name: str) -> dict:
         return chosen["deploy"]
     if isinstance(doc.get("deploy"), dict):
         return doc["deploy"]
-    if all(key in doc for key in ("tier", "provider", "services")):
+    if isinstance(doc.get("deployment"), dict):
         return doc
+    if all(key in doc for key in ("tier", "provider", "services")):
+        raise CapplanError("a deploy block from an older capplan (no deployment): re-run `capplan recommend --json`"
+                           " with this version", field=name)
     raise CapplanError("no deploy block: expected chosen.deploy (recommend --json, check --format json),"
-                       " an option's deploy, or a bare deploy block (tier, provider, services, ...)", field=name)
+                       " an option's deploy, or a bare deploy block (deployment, timings)", field=name)
 
 
 # --- deploy block -> RenderContext ------------------------------------------------------------------------
-def stream_service(deploy: dict) -> dict:
-    """The service entry whose numbers drive the API Deployment/HPA/PDB (``api``, else ``chat``)."""
-    services = deploy.get("services")
-    if not isinstance(services, list) or not services or not all(isinstance(s, dict) for s in services):
-        raise CapplanError("must be a non-empty list of service objects", field="deploy.services")
-    by_name = {s.get("name"): s for s in services}
-    for name in STREAM_SERVICES:
-        if name in by_name:
-            service = by_name[name]
-            missing = [key for key in _SERVICE_KEYS if service.get(key) is None]
-            if missing:
-                raise CapplanError(f"service {name!r} lacks {', '.join(missing)}", field="deploy.services")
-            return service
-    found = ", ".join(repr(n) for n in by_name)
-    raise CapplanError(f"no service holding the streams ({' or '.join(STREAM_SERVICES)}); found {found}",
-                       field="deploy.services")
+def deployment_of(deploy: dict) -> Any:
+    """The :class:`capplan.deploy.Deployment` inside a deploy block (validated)."""
+    from capplan.deploy.model import Deployment
+
+    if not isinstance(deploy, dict):
+        raise CapplanError(f"must be an object, got {type(deploy).__name__}", field="deploy")
+    raw = deploy.get("deployment")
+    if not isinstance(raw, dict):
+        raise CapplanError("lacks the deployment (re-run `capplan recommend --json` with this version)",
+                           field="deploy.deployment")
+    try:
+        return Deployment.model_validate(raw)
+    except pydantic.ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise CapplanError(err["msg"], field=f"deploy.deployment.{where}") from None
 
 
 @lru_cache(maxsize=None)
@@ -206,28 +189,86 @@ def zone_names(provider: str, region: str, count: int) -> tuple[str, ...]:
     return tuple(suffixes[:count])
 
 
-def context_from_deploy(deploy: dict, **overrides: Any) -> RenderContext:
-    """A :class:`RenderContext` carrying the deploy block's numbers (``overrides`` replace single fields).
+STREAM_POD = "librechat"
 
-    Bad or missing input raises :class:`CapplanError` (structure: missing keys, unknown instance row,
+
+def _pod_spec(pod: Any, name: str | None = None) -> PodSpec:
+    return PodSpec(name=name or pod.name, replicas=pod.replicas_min, replicas_max=pod.replicas_max,
+                   cpu_request_millicores=pod.cpu_request_m, cpu_limit_millicores=pod.cpu_limit_m,
+                   memory_request_mib=pod.memory_request_mib, memory_limit_mib=pod.memory_limit_mib,
+                   disk_gib=pod.disk_gib, node_group=pod.node_group, image=pod.image)
+
+
+def deployment_fields(deployment: Any) -> dict[str, Any]:
+    """RenderContext fields that describe the deployment's components (not its timings)."""
+    from capplan.deploy import platform as plat
+
+    d = deployment
+    api = d.pod(STREAM_POD)
+    if api is None:
+        raise CapplanError(f"has no {STREAM_POD!r} pod (the service holding the streams)", field="deploy.deployment")
+    kubernetes = d.platform == "kubernetes"
+    pods = {p.name: p for p in d.pods}
+    groups = {g.role: g for g in d.node_groups}
+    main = groups.get("app") or groups.get("host")
+    values: dict[str, Any] = dict(
+        tier=d.tier, provider=d.provider, region=d.region, users=d.users, kubernetes=kubernetes,
+        replicas=api.replicas_min, hpa_min_replicas=api.replicas_min, hpa_max_replicas=api.replicas_max,
+        cpu_request_millicores=api.cpu_request_m, cpu_limit_millicores=api.cpu_limit_m,
+        memory_request_mib=api.memory_request_mib, memory_limit_mib=api.memory_limit_mib,
+        mongo_members=d.mongo_members, mongo_mode=d.mongo_mode, mongo_shards=d.mongo_shards,
+        redis_enabled=d.redis_mode != "none", redis_mode="managed" if d.redis_mode == "managed" else "self_hosted",
+        mesh=d.mesh, hpa_memory=d.hpa_memory, aks_tier=d.aks_tier or "Free",
+        node_instance_type=main.instance_type, node_count_min=main.nodes_min, node_count_max=main.nodes_max,
+        zones=zone_names(d.provider, d.region, d.zones),
+        search=_pod_spec(pods["librechat-meilisearch"]) if "librechat-meilisearch" in pods else None,
+    )
+    if kubernetes:
+        shard = pods.get("mongodb-shard0")
+        values.update(
+            node_groups=tuple(NodeGroupSpec(name=g.name, instance_type=g.instance_type, min_nodes=g.nodes_min,
+                                            max_nodes=g.nodes_max, disk_gib=g.disk_gib, role=g.role)
+                              for g in d.node_groups),
+            istiod=_pod_spec(pods["istiod"]) if "istiod" in pods else None,
+            ingress_gateway=_pod_spec(pods["librechat-gateway-istio"]) if "librechat-gateway-istio" in pods else None,
+            sidecar=(PodSpec(name="istio-proxy", replicas=1, replicas_max=1,
+                             cpu_request_millicores=plat.component("istio", "sidecar")["requests"]["cpu_millicores"],
+                             cpu_limit_millicores=plat.component("istio", "sidecar")["limits"]["cpu_millicores"],
+                             memory_request_mib=plat.component("istio", "sidecar")["requests"]["memory_mib"],
+                             memory_limit_mib=plat.component("istio", "sidecar")["limits"]["memory_mib"])
+                     if d.mesh else None),
+            # Envoy's connection pool to the API (DestinationRule): every open stream holds a connection, so
+            # each gateway pod may open twice its share of the simulated peak (never below Istio's 1,024)
+            istio_max_connections=max(1024, 2 * -(-d.peak_streams // max(1, pods["librechat-gateway-istio"].replicas_min)))
+            if "librechat-gateway-istio" in pods else 1024,
+            mongo_member=_pod_spec(shard, "mongodb-shard") if shard is not None else None,
+            mongo_config_server=_pod_spec(pods["mongodb-configsvr"]) if "mongodb-configsvr" in pods else None,
+            mongos=_pod_spec(pods["mongos"]) if "mongos" in pods else None,
+            exporters=tuple(_pod_spec(p) for p in d.pods if p.rendered.startswith("k8s/exporters.yaml")),
+            cluster_autoscaler=_pod_spec(pods["cluster-autoscaler"]) if "cluster-autoscaler" in pods else None,
+            services=tuple(_pod_spec(p) for p in d.pods
+                           if p.rendered.startswith("k8s/services.yaml")),
+        )
+    else:
+        values.update(
+            compose_services=tuple(_pod_spec(p, "api" if p.name == STREAM_POD else None) for p in d.pods),
+            host_instance_type=main.instance_type,
+        )
+    return values
+
+
+def context_from_deploy(deploy: dict, **overrides: Any) -> RenderContext:
+    """A :class:`RenderContext` for the deploy block's deployment (``overrides`` replace single fields).
+
+    Bad or missing input raises :class:`CapplanError` (structure: missing keys, a malformed deployment,
     zone count) or pydantic's ``ValidationError`` naming the context field (inconsistent numbers).
     """
-    if not isinstance(deploy, dict):
-        raise CapplanError(f"must be an object, got {type(deploy).__name__}", field="deploy")
-    missing = [key for key in _REQUIRED if deploy.get(key) is None]
+    deployment = deployment_of(deploy)
+    missing = [key for key in _TIMINGS if deploy.get(key) is None]
     if missing:
         raise CapplanError(f"lacks {', '.join(missing)}", field="deploy")
     values: dict[str, Any] = {key: deploy[key] for key in _COPIED if deploy.get(key) is not None}
-    service = stream_service(deploy)
-    values.update({key: service[key] for key in _SERVICE_KEYS})
-    if not values.get("kubernetes", True):
-        # Docker Compose has no autoscaler: the API runs exactly `replicas` containers.
-        values["hpa_min_replicas"] = values["hpa_max_replicas"] = values["replicas"]
-    provider, region = str(deploy["provider"]), str(deploy["region"])
-    if "node_instance_type" not in overrides:
-        values["node_instance_type"] = instance_type(provider, deploy["node_instance_row"])
-    if "zones" not in overrides:
-        values["zones"] = zone_names(provider, region, deploy["zones"])
+    values.update(deployment_fields(deployment))
     values.update(overrides)
     return RenderContext(**values)
 
@@ -235,15 +276,14 @@ def context_from_deploy(deploy: dict, **overrides: Any) -> RenderContext:
 # --- deploy block -> files ------------------------------------------------------------------------------
 def plan_targets(deploy: dict) -> dict[str, str | None]:
     """Every target -> None if it applies to this plan, else why not."""
+    deployment = deployment_of(deploy)
     why: dict[str, str | None] = dict.fromkeys(TARGETS)
-    if deploy.get("kubernetes") is False:
+    if deployment.platform == "compose":
         for target in KUBERNETES_TARGETS:
-            why[target] = f"tier {deploy.get('tier')} runs on Docker Compose (deploy.kubernetes is false)"
-    shards, redis_nodes = deploy.get("mongo_shards") or 1, deploy.get("redis_nodes") or 0
-    if isinstance(shards, int) and shards > 1:
-        why["compose"] = f"compose runs one MongoDB replica set; the plan needs {shards} shards"
-    elif isinstance(redis_nodes, int) and redis_nodes > 1:
-        why["compose"] = f"compose runs one Redis; the plan needs {redis_nodes} Redis nodes"
+            why[target] = f"tier {deployment.tier} runs on one Docker host (compose), not Kubernetes"
+    else:
+        why["compose"] = (f"tier {deployment.tier} is billed as a Kubernetes cluster; a compose file would describe"
+                          " another deployment")
     return why
 
 

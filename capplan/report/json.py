@@ -163,8 +163,9 @@ def bill_dict(bill, units=None) -> dict[str, Any]:
         "lines": [{"component": l.component, "price_row": l.price_row_id, "description": l.description,
                    "quantity": f"{l.quantity.normalize():f}" if l.quantity == l.quantity.to_integral() else
                    f"{l.quantity:.6f}".rstrip("0"), "unit": l.unit, "unit_price_usd": str(l.unit_price_usd),
-                   "monthly_usd": money(l.monthly_usd), "confidence": l.confidence, "observed": l.observed,
-                   "variable": l.variable} for l in bill.lines],
+                   "monthly_usd": money(l.monthly_usd), "monthly_usd_exact": str(l.monthly_usd),
+                   "confidence": l.confidence, "observed": l.observed,
+                   "variable": l.variable, "resource": l.resource} for l in bill.lines],
         "warnings": list(bill.warnings),
     }
     if units is not None:
@@ -189,10 +190,17 @@ def slo_figures(f) -> dict[str, Any]:
             "verdict": f.verdict, "saturated": f.saturated}
 
 
+def node_groups_dict(deployment) -> list[dict[str, Any]]:
+    """Node groups (Kubernetes) or the compose host, with the autoscaler's bounds."""
+    return [{"name": g.name, "role": g.role, "instance": g.instance_row, "instance_type": g.instance_type,
+             "nodes_min": g.nodes_min, "nodes_max": g.nodes_max, "rendered": g.rendered}
+            for g in deployment.node_groups]
+
+
 def option_dict(o) -> dict[str, Any]:
     return {"tier": o.plan.tier.name, "provider": o.provider, "monthly_usd": money(o.bill.infrastructure_usd),
             "monthly_with_llm_usd": money(o.bill.total_usd), "sizing": o.plan.sizing.as_dict(),
-            "app_nodes": {"instance": o.footprint.app_instance, "count": o.footprint.app_nodes},
+            "node_groups": node_groups_dict(o.deployment),
             "slo_figures": slo_figures(o.plan.forecast), "why": o.plan.reason,
             "deploy": o.deploy,
             "bill": bill_dict(o.bill), "purchase_options": purchase_dict(o.purchase_options),

@@ -99,22 +99,28 @@ def bill_table(bill, title: str) -> Table:
     for col, justify in (("component", "left"), ("price row", "left"), ("quantity", "right"), ("unit", "left"),
                          ("unit price", "right"), ("monthly", "right"), ("confidence", "left")):
         table.add_column(col, justify=justify)
+    resources = any(line.resource for line in bill.lines)
+    if resources:
+        table.add_column("pays for", justify="left")
     for line in bill.lines:
         q = line.quantity
         qty = f"{q:,.0f}" if q == q.to_integral() else f"{q:,.3f}"
         conf = line.confidence if line.confidence != "estimate" else "[yellow]estimate[/yellow]"
+        where = (line.resource.replace("managed, outside the manifests: ", "managed: "),) if resources else ()
         table.add_row(line.component, line.price_row_id, qty, line.unit, f"${line.unit_price_usd}",
-                      _usd(line.monthly_usd), conf)
+                      _usd(line.monthly_usd), conf, *where)
+    pad = ("",) if resources else ()
     table.add_section()
-    table.add_row("infrastructure", "", "", "", "", _usd(bill.infrastructure_usd), "")
-    table.add_row("LLM tokens", "", "", "", "", _usd(bill.llm_usd), "")
-    table.add_row("[bold]total[/bold]", "", "", "", "", f"[bold]{_usd(bill.total_usd)}[/bold]", "")
-    table.add_row("  fixed / variable", "", "", "", "", f"{_usd(bill.fixed_usd)} / {_usd(bill.variable_usd)}", "")
+    table.add_row("infrastructure", "", "", "", "", _usd(bill.infrastructure_usd), "", *pad)
+    table.add_row("LLM tokens", "", "", "", "", _usd(bill.llm_usd), "", *pad)
+    table.add_row("[bold]total[/bold]", "", "", "", "", f"[bold]{_usd(bill.total_usd)}[/bold]", "", *pad)
+    table.add_row("  fixed / variable", "", "", "", "", f"{_usd(bill.fixed_usd)} / {_usd(bill.variable_usd)}", "",
+                  *pad)
     return table
 
 
 def purchase_table(options) -> Table:
-    table = Table(title="purchase options (same footprint)", title_justify="left")
+    table = Table(title="purchase options (same deployment)", title_justify="left")
     for col in ("option", "monthly", "saves / month", "break-even"):
         table.add_column(col, justify="right" if col != "option" else "left")
     for o in options:
@@ -134,7 +140,7 @@ def recommend_table(rec) -> Table:
         reps = ", ".join(f"{n} {r}" for n, r in o.plan.sizing.replicas)
         util = f.utilization.get(f.bottleneck)
         table.add_row(str(i), o.plan.tier.name, o.provider, _usd(o.bill.infrastructure_usd), _usd(o.bill.total_usd),
-                      reps, f"{o.footprint.app_nodes} x {o.footprint.app_instance}",
+                      reps, o.app_nodes,
                       f"{seconds(f.api_latency.p95.mean)} ({seconds(f.api_latency.p95.high)})",
                       f"{f.bottleneck} ({_pct(util.mean) if util else '-'})")
     return table
