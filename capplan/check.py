@@ -77,8 +77,13 @@ def compute(plan, plan_path: Path, today: dt.date, on_progress=None) -> dict[str
     tiers = [load_tier(n) for n in bundled_tier_names()] if plan.tier == "auto" else [load_tier(plan.tier)]
     workload = load_workload(plan.workload_path(plan_path), plan.workload_overrides)
     slo = SLO(p95_s=plan.slo.p95, ttft_p95_s=plan.slo.ttft_p95, max_error_rate=plan.slo.max_error_rate)
+    from capplan.deploy import DeployOptions
+
+    options = DeployOptions(require_ha=plan.require_ha, mongodb=plan.mongodb, redis=plan.redis, search=plan.search,
+                            aks_tier=plan.aks_tier)
     rec = recommend(tiers, workload, plan.users.forecast, list(plan.providers), slo, plan.require_ha,
-                    RunSettings(replications=plan.replications, seed=plan.seed), today=today, on_progress=on_progress)
+                    RunSettings(replications=plan.replications, seed=plan.seed), today=today, on_progress=on_progress,
+                    options=options)
     return recommend_document(rec, plan.seed)
 
 

@@ -151,3 +151,19 @@ def test_workload_overrides_change_the_forecast(workdir, passing):
     (workdir / "plan-bad-override.yaml").write_text(yaml.safe_dump(plan))
     proc = capplan("check", "plan-bad-override.yaml", cwd=workdir)
     assert proc.returncode == 2 and "daily_active_share" in proc.stderr and "workload_overrides" in proc.stderr
+
+
+def test_search_false_in_the_plan_turns_meilisearch_off_everywhere(workdir, passing):
+    plan = yaml.safe_load((workdir / "plan-pass.yaml").read_text())
+    plan["search"] = False
+    (workdir / "plan-nosearch.yaml").write_text(yaml.safe_dump(plan))
+    doc = json.loads(capplan("check", "plan-nosearch.yaml", "--format", "json", cwd=workdir).stdout)
+    deployment = doc["chosen"]["deploy"]["deployment"]
+    assert deployment["search"] is False
+    assert not any("meili" in p["name"] for p in deployment["pods"])
+    assert not any("meili" in line["resource"] for line in doc["chosen"]["bill"]["lines"])
+    assert any("meili" in p["name"] for p in passing["chosen"]["deploy"]["deployment"]["pods"])
+    files = capplan("render", "--from", "plan-nosearch.yaml", "--dry-run", cwd=workdir).stdout
+    paths = [line[6:-4] for line in files.splitlines() if line.startswith("# --- ")]
+    assert paths and not any("meilisearch" in p for p in paths)
+    assert 'SEARCH: "false"' in files and "MEILI_HOST" not in files

@@ -61,6 +61,10 @@ class Plan(_Strict):
     regions: dict[str, str] = Field(default_factory=dict)   # provider -> region (must match the price book)
     tier: str = "auto"                               # a tier name or auto (every bundled tier)
     require_ha: bool = False
+    search: bool = True                              # LibreChat's Meilisearch: false turns it off everywhere
+    mongodb: Literal["auto", "managed", "self_hosted"] = "auto"
+    redis: Literal["auto", "managed", "self_hosted"] = "auto"
+    aks_tier: Literal["Free", "Standard"] | None = None   # default: Standard with require_ha
     slo: SLOSpec
     budget: Budget
     purchase: Literal["on_demand", "commit_1y", "commit_3y", "spot"] = "on_demand"
@@ -98,6 +102,9 @@ providers: [aws, gcp]              # aws, gcp, azure
 regions: {aws: us-east-1}          # optional; must match pricing/<provider>.yaml
 tier: auto                         # auto = cheapest bundled tier that meets the SLO, or e.g. tier2
 require_ha: false                  # true: at least 2 replicas, never the single-process tier
+search: true                       # LibreChat's Meilisearch; false: not rendered, billed or set (SEARCH=false)
+# mongodb: auto                    # auto, managed (Atlas) or self_hosted
+# redis: auto                      # auto, managed or self_hosted (compose tiers)
 slo:
   p95: 2s                          # [seed] alert: p95(response_time) > 2s
   ttft_p95: 5s                     # p95 time to first token
