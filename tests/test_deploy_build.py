@@ -224,10 +224,14 @@ def test_azure_bills_one_os_disk_per_node(sized):
         assert {l.resource.rsplit("/", 1)[1] for l in disks} == {g.name for g in d.node_groups}
 
 
-def test_free_allowances_are_their_own_zero_lines(sized):
-    d = _deploy(sized, "tier2", "aws")
-    free = [l for l in _bill(d).lines if l.price_row_id == "egress.free_tier"]
-    assert len(free) == 1 and free[0].monthly_usd == 0 and free[0].quantity > 0
+@pytest.mark.parametrize("provider", ["aws", "gcp", "azure"])
+def test_free_allowances_are_their_own_zero_lines_within_their_limit(sized, provider):
+    d = _deploy(sized, "tier2", provider)
+    bill = _bill(d)
+    free = [l for l in bill.lines if l.price_row_id == "egress.free_tier"]
+    row = load_price_book(provider).get("egress.free_tier")
+    assert len(free) == 1 and free[0].monthly_usd == 0 and 0 < free[0].quantity <= row.max_quantity
+    assert not any("first price tier of 'egress.free_tier'" in w for w in bill.warnings)
 
 
 def test_waf_and_inter_region_lines_for_tier3(sized):

@@ -585,7 +585,7 @@ class _Builder:
         if row.max_quantity is None:
             return gb
         limit = row.max_quantity * (Decimal(2**30) / Decimal(10**9) if row.unit == "GiB" else 1)
-        return min(gb, limit.quantize(Decimal("0.001")))
+        return min(gb, limit.quantize(Decimal("0.001"), rounding="ROUND_FLOOR"))   # never past the allowance
 
     def _free_then_paid(self, component: str, free_role: str, paid_role: str, gb: Decimal, free_what: str,
                         paid_what: str, *, rendered: str | None = None, managed: str | None = None) -> None:
