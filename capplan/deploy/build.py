@@ -80,9 +80,8 @@ def _d(value: float | int) -> Decimal:
     return Decimal(str(round(value, 3))) if isinstance(value, float) else Decimal(value)
 
 
-def _instance_type(provider: str, row_id: str) -> str:
-    prefix, name_prefix = {"aws": ("ec2.", ""), "gcp": ("gce.", ""), "azure": ("vm.", "Standard_")}[provider]
-    return name_prefix + row_id[len(prefix):] if row_id.startswith(prefix) else row_id
+#: the rendered cluster definition per provider (its node groups, NAT and control plane)
+CLUSTER_FILE = {"aws": "cluster/eksctl.yaml", "gcp": "cluster/gke-flags.yaml", "azure": "cluster/aks-managedcluster.yaml"}
 
 
 class _Builder:
@@ -274,18 +273,17 @@ class _Builder:
         zones = KUBERNETES_ZONES
         sidecar = plat.component("istio", "sidecar")
         self.platform_pods(shards, mongo_mode)
-        cluster_file = {"aws": "cluster/eksctl.yaml", "gcp": "cluster/gke-flags.yaml",
-                        "azure": "cluster/aks-managedcluster.yaml"}[self.provider]
+        cluster_file = CLUSTER_FILE[self.provider]
         # the app node group: every pod but the MongoDB members
-        app_pods = [p for p in self.pods if p.node_group == "app"]
-        group, nodes_min, nodes_max = self.choose_group("app", app_pods, zones, sidecar)
-        self.groups.append(group.model_copy(update={"nodes_min": nodes_min, "nodes_max": nodes_max}))
+        group = self.choose_group("app", [p for p in self.pods if p.node_group == "app"], zones, sidecar)
+        self.groups.append(group)
+        nodes_min, nodes_max = group.nodes_min, group.nodes_max
         row = self.book.get(group.instance_row)
         self.charge("app_nodes", row.id, nodes_min, f"{nodes_min} nodes (autoscaler max {nodes_max})",
                     rendered=f"{cluster_file}#nodegroup/app", spot=True)
         self.disk("node_disks", NODE_ROOT_DISK_GIB, nodes_min, f"{cluster_file}#nodegroup/app", role="node_disk")
         if mongo_mode == "self_hosted":
-            data = self.data_group(shards, members, zones, cluster_file)
+            data = self.data_group(shards, members, zones)
             self.disk("node_disks", NODE_ROOT_DISK_GIB, data.nodes_min, data.rendered, role="node_disk")
         for pod in self.pods:
             if pod.disk_gib:
@@ -414,7 +412,7 @@ class _Builder:
                          p.memory_request_mib + (extra_mem if p.sidecar else 0), p.zone_spread, p.one_per_node)
                 for p in pods]
 
-    def choose_group(self, name: str, pods: list[Pod], zones: int, sidecar: dict) -> tuple[NodeGroup, int, int]:
+    def choose_group(self, name: str, pods: list[Pod], zones: int, sidecar: dict) -> NodeGroup:
         """The instance type with the cheapest node count at the minimum replicas (ties: fewer nodes at the maximum)."""
         candidates = ([self.book.get(self.opts.app_instance)] if self.opts.app_instance
                       else [r for r in self.book.instances("instance") if not r.burstable])
@@ -450,15 +448,12 @@ class _Builder:
                                f"({biggest.cpu_request_m}m CPU, {biggest.memory_request_mib} MiB) with the "
                                "platform's DaemonSets", field="instance")
         _, row, n_min, n_max, free = best
-        cluster_file = {"aws": "cluster/eksctl.yaml", "gcp": "cluster/gke-flags.yaml",
-                        "azure": "cluster/aks-managedcluster.yaml"}[self.provider]
-        group = NodeGroup(name=name, instance_row=row.id, instance_type=_instance_type(self.provider, row.id),
+        return NodeGroup(name=name, instance_row=row.id, instance_type=plat.instance_type_name(self.provider, row.id),
                           nodes_min=n_min, nodes_max=n_max, disk_gib=NODE_ROOT_DISK_GIB, role="app",
-                          rendered=f"{cluster_file}#nodegroup/{name}", schedulable_cpu_m=free.cpu_m,
+                          rendered=f"{CLUSTER_FILE[self.provider]}#nodegroup/{name}", schedulable_cpu_m=free.cpu_m,
                           schedulable_memory_mib=free.memory_mib, pods_per_node=free.pods)
-        return group, n_min, n_max
 
-    def data_group(self, shards: int, members: int, zones: int, cluster_file: str) -> NodeGroup:
+    def data_group(self, shards: int, members: int, zones: int) -> NodeGroup:
         """One node per MongoDB shard member (memory-optimised, the member takes the node)."""
         cores = self.tier.mongo.cores
         need_mem = cores * MONGO_GIB_PER_CORE * 1024
@@ -485,9 +480,9 @@ class _Builder:
                                  memory_request_mib=mem, memory_limit_mib=mem, disk_gib=disk, node_group="data",
                                  zone_spread=True, one_per_node=True))
         nodes = max(count, zones) if count % zones == 0 else math.ceil(count / zones) * zones
-        if self.provider == "gcp":   # GKE: the data pool is its own `gcloud container node-pools create`
-            cluster_file = "cluster/gke-nodepool-data-flags.yaml"
-        group = NodeGroup(name="data", instance_row=row.id, instance_type=_instance_type(self.provider, row.id),
+        # GKE: the data pool is its own `gcloud container node-pools create`
+        cluster_file = "cluster/gke-nodepool-data-flags.yaml" if self.provider == "gcp" else CLUSTER_FILE[self.provider]
+        group = NodeGroup(name="data", instance_row=row.id, instance_type=plat.instance_type_name(self.provider, row.id),
                           nodes_min=nodes, nodes_max=nodes, disk_gib=NODE_ROOT_DISK_GIB, role="data",
                           rendered=f"{cluster_file}#nodegroup/data", schedulable_cpu_m=free.cpu_m,
                           schedulable_memory_mib=free.memory_mib, pods_per_node=free.pods)
@@ -563,7 +558,7 @@ class _Builder:
                 raise CapplanError(f"no instance type in the {self.provider} price book holds the compose host "
                                    f"({cpu_m / 1000:g} vCPU, {mem / 1024:.1f} GiB)", field="instance")
             row = rows[0]
-        self.groups.append(NodeGroup(name="host", instance_row=row.id, instance_type=_instance_type(self.provider, row.id),
+        self.groups.append(NodeGroup(name="host", instance_row=row.id, instance_type=plat.instance_type_name(self.provider, row.id),
                                      nodes_min=1, nodes_max=1, disk_gib=HOST_ROOT_DISK_GIB, role="host",
                                      rendered=f"{host}#host", schedulable_cpu_m=int(float(row.vcpu or 0) * 1000),
                                      schedulable_memory_mib=int(float(row.memory_gib or 0) * 1024 - HOST_OS_MEMORY_MIB),

@@ -20,6 +20,16 @@ from capplan.errors import CapplanError
 
 PLATFORM_FILE = "kubernetes.yaml"
 
+#: price-book instance row prefix -> the provider's own type-name prefix (pricing/<provider>.yaml ids)
+INSTANCE_ID = {"aws": ("ec2.", ""), "gcp": ("gce.", ""), "azure": ("vm.", "Standard_")}
+
+
+def instance_type_name(provider: str, row_id: str) -> str:
+    """The provider's instance type for a price-book row: ``ec2.m6i.large`` -> ``m6i.large``, ``vm.D2s_v5`` ->
+    ``Standard_D2s_v5``."""
+    prefix, name_prefix = INSTANCE_ID[provider]
+    return name_prefix + row_id[len(prefix):] if row_id.startswith(prefix) else row_id
+
 
 @dataclass(frozen=True)
 class Resources:

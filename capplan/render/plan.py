@@ -29,6 +29,7 @@ from typing import Any, Iterable
 import pydantic
 import yaml
 
+from capplan.deploy.platform import INSTANCE_ID as _INSTANCE_ID   # price-book row id -> type name
 from capplan.errors import CapplanError
 from capplan.render.context import NodeGroupSpec, PodSpec, RenderContext
 from capplan.render.engine import TARGETS, render
@@ -37,8 +38,6 @@ from capplan.render.lint import lint
 #: Targets that only make sense on Kubernetes (manifests, cluster definition, alerts on kube metrics).
 KUBERNETES_TARGETS: tuple[str, ...] = ("k8s", "istio", "cluster", "prometheus")
 
-# Price-book id prefix -> (prefix of the provider's own type name); see pricing/<provider>.yaml.
-_INSTANCE_ID = {"aws": ("ec2.", ""), "gcp": ("gce.", ""), "azure": ("vm.", "Standard_")}
 # Zone suffixes per region; most regions name their first three zones a, b, c.
 _ZONE_SUFFIXES_DEFAULT = {"aws": ("a", "b", "c"), "gcp": ("a", "b", "c"), "azure": ("1", "2", "3")}
 _ZONE_SUFFIXES = {
@@ -199,6 +198,13 @@ def _pod_spec(pod: Any, name: str | None = None) -> PodSpec:
                    disk_gib=pod.disk_gib, node_group=pod.node_group, image=pod.image)
 
 
+def _sidecar_spec(spec: dict) -> PodSpec:
+    req, lim = spec["requests"], spec["limits"]
+    return PodSpec(name="istio-proxy", replicas=1, replicas_max=1, cpu_request_millicores=req["cpu_millicores"],
+                   cpu_limit_millicores=lim["cpu_millicores"], memory_request_mib=req["memory_mib"],
+                   memory_limit_mib=lim["memory_mib"])
+
+
 def deployment_fields(deployment: Any) -> dict[str, Any]:
     """RenderContext fields that describe the deployment's components (not its timings)."""
     from capplan.deploy import platform as plat
@@ -231,12 +237,7 @@ def deployment_fields(deployment: Any) -> dict[str, Any]:
                               for g in d.node_groups),
             istiod=_pod_spec(pods["istiod"]) if "istiod" in pods else None,
             ingress_gateway=_pod_spec(pods["librechat-gateway-istio"]) if "librechat-gateway-istio" in pods else None,
-            sidecar=(PodSpec(name="istio-proxy", replicas=1, replicas_max=1,
-                             cpu_request_millicores=plat.component("istio", "sidecar")["requests"]["cpu_millicores"],
-                             cpu_limit_millicores=plat.component("istio", "sidecar")["limits"]["cpu_millicores"],
-                             memory_request_mib=plat.component("istio", "sidecar")["requests"]["memory_mib"],
-                             memory_limit_mib=plat.component("istio", "sidecar")["limits"]["memory_mib"])
-                     if d.mesh else None),
+            sidecar=_sidecar_spec(plat.component("istio", "sidecar")) if d.mesh else None,
             # Envoy's connection pool to the API (DestinationRule): every open stream holds a connection, so
             # each gateway pod may open twice its share of the simulated peak (never below Istio's 1,024)
             istio_max_connections=max(1024, 2 * -(-d.peak_streams // max(1, pods["librechat-gateway-istio"].replicas_min)))
