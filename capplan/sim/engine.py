@@ -15,11 +15,18 @@ servers, and when one saturates both requests and streams slow down.
 Steady state: the measured window is cut into micro-batches; the warm-up that MSER-5 (capplan.sim.
 steady) finds in the number of customers present is discarded after the run (all counters are
 snapshotted at the candidate truncation points), and the rest is tested for a growing trend.
+
+Memory: statistics are bounded histograms whose sample buffers a recurring flush event empties
+(FLUSH_* below), so they do not grow with the run length. The one exception is the (longest silence,
+length) pair per stream that the timer cuts need: 8 bytes a stream (float32 C arrays).
 """
 
 from __future__ import annotations
 
+import itertools
+
 import math
+from array import array
 from heapq import heappop, heappush
 
 import numpy as np
@@ -45,6 +52,22 @@ MSER_BATCH = 5               # MSER-5 groups 5 observations; truncation candidat
 MSER_MAX_FRACTION = 0.5      # at most the first half of the window may be discarded
 TREND_BATCHES = 10           # the kept window's in-system series, averaged into this many batches
 
+# Histogram buffers. The hot path appends each sample to its histogram's plain list (one list append,
+# no method call); a recurring flush event on the simulated clock bins them. Flushing only at the
+# micro-batch boundaries made a buffer hold a whole micro-batch, i.e. 1/200 of the run's samples:
+# memory grew linearly with the run length. The flush interval adapts to the load instead, so the
+# largest buffer stays at a few thousand samples whatever the run length or arrival rate. Flush
+# timing changes nothing but the order in which sums of samples are added (bins, counts, zeros and
+# maxima are exact), and it runs on simulated time, so a seed still gives byte-identical results.
+FLUSH_FIRST_S = 1.0          # simulated seconds to the first flush event
+FLUSH_MIN_S = 1e-6           # the shortest flush interval; the longest is a micro-batch (the old
+                             # flush period: never worse than that, and few events on an idle network)
+FLUSH_ABOVE = 1024           # a flush event bins the buffers holding more samples than this (the
+                             # fixed cost of a flush, ~6,000 bins, is then spread over >1,000 samples)
+FLUSH_HIGH = 4096            # largest buffer above this: the interval shrinks (at least halves) ...
+FLUSH_TARGET = 2048          # ... to what would have held about this many samples
+FLUSH_LOW = 1024             # largest buffer below this: the interval doubles
+
 
 def run_replication(net: NetworkSpec, seed: np.random.SeedSequence, duration: float, warmup: float,
                     truncate: bool = True) -> ReplicationResult:
@@ -68,7 +91,9 @@ class _Replication:
         self._eid = eid
         # One independent stream per consumer, in a fixed order: samplers of steps, arrivals,
         # think times, routing choices. Adding a step elsewhere never shifts these streams.
-        self._seeds = iter(seed.spawn(4096))
+        # (spawned one at a time: the same children, in the same order, as spawn(4096) up front,
+        # without paying ~70 ms per replication for the thousands a run never uses)
+        self._seeds = (seed.spawn(1)[0] for _ in itertools.count())
         self.recording = False
         self.t_start = 0.0
         self._seq = 0
@@ -92,8 +117,10 @@ class _Replication:
         self.run_rejected = 0
         self.streams_total = 0
         self.longest_stream = 0.0
-        self.stream_gaps: list[float] = []
-        self.stream_totals: list[float] = []
+        # each stream's (longest silence, length), kept for the timer cuts: 4 bytes a value in C
+        # arrays (a list of Python floats costs 32), float32 like the result fields they become
+        self.stream_gaps = array("f")
+        self.stream_totals = array("f")
         # customers present (requests in progress and event jobs), time-weighted without touching an
         # area at every entry and exit: the area up to t is sum(exit times) - sum(entry times) + present x t
         self.present = 0
@@ -260,6 +287,13 @@ class _Replication:
         self.series: list[float] = []
         self.snapshots: list[dict] = []
         self.truncate = truncate
+        self.hists = self._histograms()
+        self.flush_max = self.batch_len if self.batch_len > 0 else INF
+        self.flush_every = min(FLUSH_FIRST_S, self.flush_max)
+        self.flush_entered = 0
+        # from t = 0: the interval adapts during the warm-up too (see _flush_event), so it fits the
+        # load when recording starts
+        self.at(self.flush_every, None, self._flush_event)
         if warmup > 0:
             self.at(warmup, None, self._end_warmup)
         else:
@@ -329,18 +363,47 @@ class _Replication:
             for i in range(g.n):
                 self._touch_group(g, i, now)
 
-    def _flush_all(self, above: int = 0):
-        """Bin the histograms' buffered samples (the hot path only appends to the buffers; flushing
-        those over ``above`` samples at every micro-batch boundary keeps memory bounded)."""
+    def _histograms(self) -> list:
+        """Every histogram the hot path appends to (they live for the whole replication)."""
         hists = list(self.metrics)
         for st in self.stations:
             hists.append(st.waits)
             if st.per_class:
                 hists.extend(st.cls_wait)
         hists.extend(p.waits for p in self.pools)
-        for h in hists:
-            if len(h.buffer) > above:
+        return hists
+
+    def _flush_all(self, above: int = 0) -> int:
+        """Bin the buffered samples of the histograms holding more than ``above`` (the hot path only
+        appends to the buffers); returns the largest buffer's length before the flush."""
+        largest = 0
+        for h in self.hists:
+            n = len(h.buffer)
+            if n > largest:
+                largest = n
+            if n > above:
                 h.flush()
+        return largest
+
+    def _flush_event(self, event):
+        """Recurring: bin the buffers over FLUSH_ABOVE samples, then set the next interval from the
+        largest buffer: shrink it when that held more than FLUSH_HIGH, grow it when fewer than
+        FLUSH_LOW, so each buffer holds a few thousand samples at most at any arrival rate."""
+        largest = self._flush_all(above=FLUSH_ABOVE)
+        if not self.recording:
+            # nothing is recorded during the warm-up: size the interval on the customers that
+            # entered instead (once recording, each adds about one sample to each histogram on its
+            # path), or it would grow to a whole micro-batch and so would the first recorded buffers
+            largest = max(largest, self.run_entered - self.flush_entered)
+            self.flush_entered = self.run_entered
+        every = self.flush_every
+        if largest > FLUSH_HIGH:
+            # at least halve; after a jump in the rate, straight to what holds ~FLUSH_TARGET
+            every = max(every * min(0.5, FLUSH_TARGET / largest), FLUSH_MIN_S)
+        elif largest < FLUSH_LOW:
+            every = min(every * 2.0, self.flush_max)
+        self.flush_every = every
+        self.at(every, None, self._flush_event)
 
     def _end_warmup(self, event):
         now = self.env._now
@@ -389,7 +452,6 @@ class _Replication:
         now = self.env._now
         if not self.recording or now <= self.last_boundary:
             return
-        self._flush_all(above=4096)
         span = now - self.last_boundary
         area = self._present_area(now)
         self.series.append((area - self.last_area) / span)
@@ -1137,8 +1199,8 @@ class _Replication:
             group_peak_streams=peak_streams, group_peak_memory_mib=peak_mem,
             group_memory_limit_mib=mem_limit, rejected=dict(sorted(self.rejected.items())),
             providers=providers, arrivals=self.arrivals, completed=self.completed, forked=self.forked,
-            stream_gaps=np.asarray(self.stream_gaps, dtype=np.float32),
-            stream_totals=np.asarray(self.stream_totals, dtype=np.float32),
+            stream_gaps=np.array(self.stream_gaps, dtype=np.float32),
+            stream_totals=np.array(self.stream_totals, dtype=np.float32),
             streams_total=self.streams_total, longest_stream_s=self.longest_stream,
             run_entered=self.run_entered, run_completed=self.run_completed,
             run_rejected=self.run_rejected, run_in_flight=in_flight,

@@ -4,7 +4,9 @@ A histogram keeps exact count, sum and sum of squares (so means are exact) and a
 log-spaced bin 0.5% wide (so any quantile is within +-0.25% of the sample quantile), plus the
 number of exact zeros (customers that did not wait). Samples are buffered and binned with numpy
 in blocks, which costs one list append per sample on the hot path. Memory is fixed whatever the
-run length; histograms of independent replications merge by adding counts.
+run length as long as the buffer is flushed regularly: ``add`` flushes every 8,192 samples, and
+capplan.sim.engine, which appends to ``buffer`` directly, flushes on an adaptive simulated-time
+interval. Histograms of independent replications merge by adding counts.
 """
 
 from __future__ import annotations
