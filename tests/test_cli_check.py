@@ -66,6 +66,48 @@ def test_markdown_is_a_pr_comment(workdir):
     md = proc.stdout
     assert md.startswith("### capplan check: ❌ fail")
     assert "| cost line | monthly |" in md and "| SLO | target |" in md and "price warnings" in md
+    # one summary line for the prices; the rows themselves inside the collapsed details
+    summaries = [l for l in md.splitlines() if l.startswith("- prices: ")]
+    assert len(summaries) == 1 and "older than 180 days" in summaries[0]
+    assert any(l.startswith("- price '") and "days before" in l for l in md.splitlines())
+
+
+def test_check_json_keeps_every_price_row_and_shows_one_summary(passing):
+    warnings = passing["warnings"]
+    assert len([w for w in warnings if w.startswith("prices: ")]) == 1
+    assert not any(w.startswith("price '") for w in warnings)
+    rows = passing["chosen"]["bill"]["price_warnings"]
+    assert rows and all(set(r) >= {"id", "where", "issues", "age_days", "observed", "message"} for r in rows)
+    assert len({(r["id"], r["where"]) for r in rows}) == len(rows)
+
+
+def _doc(**cost):
+    base = {"scope": "infrastructure", "purchase": "on_demand", "monthly_usd": "1057.52", "budget_usd": "1054.52",
+            "margin_usd": "-3.00", "baseline_usd": "1000.00", "delta_usd": "57.52", "delta_pct": 5.75,
+            "llm_usd": "12345.60", "lines": [{"line": "app_nodes (ec2.m6i.large)", "monthly_usd": "1057.52",
+                                              "baseline_usd": "1000.00", "delta_usd": "57.52"}]}
+    return {"capplan_version": "x", "plan": "p", "verdict": "fail", "exit_code": 1, "reasons": [], "seed": 1,
+            "users": {"now": 1, "forecast": 2}, "tier": "tier2", "provider": "aws", "chosen": None,
+            "cost": base | cost, "slo": [], "warnings": ["prices: 1 of 1 row is older than 180 days"],
+            "price_warnings": [{"id": "ebs.gp3", "message": "price 'ebs.gp3' [us-east-1]: observed 2024-07"}]}
+
+
+def test_markdown_and_table_show_money_one_way():
+    from rich.console import Console
+
+    from capplan.report.markdown import check_markdown
+    from capplan.report.table import check_table
+
+    md = check_markdown(_doc())
+    assert "$1,057.52/month" in md and "budget $1,054.52" in md and "$12,345.60/month" in md
+    assert "| $1,000.00 | +$57.52 |" in md and "+$57.52 (+5.8%)" in md
+    assert "- prices: 1 of 1 row" in md and "- price 'ebs.gp3' [us-east-1]" in md
+    console = Console(width=200, record=True)
+    console.print(check_table(_doc()))
+    text = console.export_text()
+    assert "$1,057.52" in text and "-$3.00" in text and "+$57.52 (+5.8%)" in text
+    assert "$1,000.00" in text and "$1057" not in text
+    assert "-$3.00" in check_markdown(_doc(delta_usd="-3", baseline_usd="1060.52"))
 
 
 def test_cache_hit_gives_identical_output_and_no_cache_recomputes(workdir, passing):

@@ -26,13 +26,21 @@ def test_cost_json_lines_add_up_and_carry_provenance():
     assert Decimal(bill["total_usd"]) == Decimal(bill["fixed_usd"]) + Decimal(bill["variable_usd"])
     assert Decimal(bill["per_1000_messages_usd"]) > 0 and Decimal(bill["per_active_user_usd"]) > 0
     assert {o["purchase"] for o in doc["purchase_options"]} == {"on_demand", "commit_1y", "commit_3y", "spot"}
-    assert any("estimate" in w for w in bill["warnings"])
+    # doubtful prices: one summary line among the warnings, every row in price_warnings
+    assert len([w for w in bill["warnings"] if w.startswith("prices: ")]) == 1
+    assert not any(w.startswith("price '") for w in bill["warnings"])
+    rows = bill["price_warnings"]
+    assert any("estimate" in r["issues"] and "estimate" in r["message"] for r in rows)
+    assert all(r["id"] and r["where"] and r["message"].startswith(f"price '{r['id']}'") for r in rows)
 
 
 def test_cost_table_output():
     proc = capplan("cost", "--tier", "tier2", "--provider", "gcp", "--users", "1000", *FAST)
     assert proc.returncode == 0, proc.stderr
     assert "per 1,000 messages" in proc.stdout and "break-even" in proc.stdout and "warning" in proc.stdout
+    # every doubtful price in one line, not one line per row
+    assert len([l for l in proc.stdout.splitlines() if l.startswith("warning prices: ")]) == 1
+    assert not [l for l in proc.stdout.splitlines() if l.startswith("warning price '")]
 
 
 def test_recommend_json_carries_choice_sizing_cost_and_slo():

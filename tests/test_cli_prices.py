@@ -90,8 +90,9 @@ def test_refreshed_azure_book_is_what_cost_prices_with(tmp_path):
     differ = [row for row in refreshed if Decimal(refreshed[row]["unit_price_usd"]) != bundled.get(row).usd]
     assert differ, "no bill line's refreshed price differs from the bundled book (blob.hot_lrs should)"
     # a refreshed row is confirmed and dated today: no estimate or stale-price warning names it any more
-    assert not [w for w in doc["bill"]["warnings"] for row in refreshed if f"'{row}'" in w]
-    assert any(f"'{row}'" in w for w in doc["bill"]["warnings"] for row in lines if row not in refreshed)
+    per_row = [w["message"] for w in doc["bill"]["price_warnings"]]
+    assert not [w for w in per_row for row in refreshed if f"'{row}'" in w]
+    assert any(f"'{row}'" in w for w in per_row for row in lines if row not in refreshed)
 
 
 def test_refresh_output_is_byte_identical_for_the_same_inputs(tmp_path):

@@ -328,15 +328,32 @@ def test_extras_are_priced_from_the_book():
 
 def test_bill_warns_about_estimates_old_prices_and_first_tier_overrun():
     footprint = medium(app_instance="ec2.c6i.xlarge", egress_gb=Decimal(20000))
-    warnings = build_bill(footprint, BOOKS["aws"], today=TODAY).warnings
-    assert any("ec2.c6i.xlarge" in w and "estimate" in w for w in warnings)
-    assert any("egress.internet" in w and "days before" in w for w in warnings)
+    bill = build_bill(footprint, BOOKS["aws"], today=TODAY)
+    warnings, details = bill.warnings, {w.id: w for w in bill.price_warnings}
+    # every doubtful price shares one summary line; the rows are in price_warnings
+    (summary,) = [w for w in warnings if w.startswith("prices: ")]
+    assert not any(w.startswith("price '") for w in warnings)
+    assert "older than 180 days" in summary and "unconfirmed estimate" in summary
+    assert "capplan prices refresh --provider aws" in summary and "price_warnings" in summary
+    assert details["ec2.c6i.xlarge"].issues[0] == "estimate" and "estimate" in details["ec2.c6i.xlarge"].message
+    assert "stale" in details["egress.internet"].issues and "days before" in details["egress.internet"].message
+    assert len(bill.price_warnings) == len(details)  # one entry per row, even when a row is used twice
+    # non-price warnings stay as they were
     assert any("egress.internet" in w and "first price tier" in w for w in warnings)
-    assert len([w for w in warnings if w.startswith("price 'egress.internet'")]) == 1
+
+
+def test_bill_with_fresh_confirmed_prices_has_no_price_line():
+    row = BOOKS["aws"].get("ec2.m6i.large")
+    fresh = BOOKS["aws"].with_rows(
+        r.model_copy(update={"observed": "2026-11-01", "confidence": "confirmed"}) for r in BOOKS["aws"].rows)
+    assert row.observed != "2026-11-01"
+    bill = build_bill(medium(), fresh, today=TODAY)
+    assert bill.price_warnings == () and not any(w.startswith("prices:") for w in bill.warnings)
 
 
 def test_no_reference_date_says_freshness_was_not_checked():
-    assert any("not checked" in w for w in build_bill(medium(), BOOKS["aws"]).warnings)
+    bill = build_bill(medium(), BOOKS["aws"])
+    assert any("not checked" in w for w in bill.warnings) and bill.price_warnings == ()
 
 
 def test_estimate_confidence_flows_into_lines():
@@ -392,3 +409,49 @@ def test_lb_capacity_units():
     assert lb_capacity_units("gcp", active_connections=5000, new_connections_per_s=9, processed_gb_per_hour=3) == 0
     with pytest.raises(CapplanError, match="provider"):
         lb_capacity_units("ibm", active_connections=1, new_connections_per_s=1, processed_gb_per_hour=1)
+
+
+# --- money shown one way ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value,shown", [
+    (Decimal("1057.515"), "$1,057.52"), (1057.52, "$1,057.52"), ("1057.52", "$1,057.52"), (Decimal(-3), "-$3.00"),
+    (-3.0, "-$3.00"), ("-3", "-$3.00"), (0, "$0.00"), (Decimal("-0.001"), "$0.00"), (None, "-"),
+    (float("nan"), "-"), (Decimal("1234567.891"), "$1,234,567.89"), (0.1 + 0.2, "$0.30"),
+])
+def test_usd_formats_every_amount_alike(value, shown):
+    from capplan.report.money import usd
+
+    assert usd(value) == shown
+
+
+def test_usd_signed_and_exact():
+    from capplan.report.money import usd
+
+    assert usd(Decimal("12"), signed=True) == "+$12.00" and usd("-1234.5", signed=True) == "-$1,234.50"
+    assert usd(0, signed=True) == "$0.00" and usd(None, signed=True) == "-"
+    assert usd(Decimal("0.0960"), exact=True) == "$0.0960" and usd(Decimal("2.5"), exact=True) == "$2.50"
+    assert usd(Decimal("1250.125"), exact=True) == "$1,250.125"
+    with pytest.raises(ValueError):
+        usd("lots")
+    with pytest.raises(TypeError):
+        usd(True)
+
+
+def test_bill_and_purchase_tables_use_the_one_format():
+    import re
+
+    from rich.console import Console
+
+    from capplan.report.table import bill_table, purchase_table
+
+    bill = build_bill(medium(), BOOKS["aws"], LLM, today=TODAY)
+    console = Console(width=300, record=True)
+    console.print(bill_table(bill, "t"))
+    console.print(purchase_table(compare_purchase_options(medium(), BOOKS["aws"], LLM, today=TODAY)))
+    text = console.export_text()
+    total = cents(bill.total_usd)
+    assert f"${total:,}" in text and total >= 1000  # thousands separated
+    assert "$0.096" in text  # unit prices keep their digits past the cent
+    amounts = re.findall(r"-?\$[\d,]+\.\d+", text)
+    assert amounts and all("," in a or float(a.lstrip("-$")) < 1000 for a in amounts)

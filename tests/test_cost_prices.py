@@ -16,6 +16,8 @@ from capplan.cost.prices import (
     known_providers,
     load_llm_prices,
     load_price_book,
+    price_row_warnings,
+    price_warning_summary,
     price_warnings,
 )
 from capplan.data import data_dir
@@ -329,3 +331,36 @@ def test_bundled_estimates_warn():
     book = load_price_book("aws")
     lines = price_warnings([book.get("ec2.c6i.xlarge"), book.get("discount.spot")], TODAY)
     assert len(lines) == 2 and all("estimate" in line for line in lines)
+
+
+def test_row_warnings_carry_the_details_as_data():
+    rows = [_row(id="fresh"), _row(id="guess", confidence="estimate", observed="unknown"),
+            _row(id="old", observed="2024-07"), _row(id="future", observed="2027-01")]
+    details = price_row_warnings(rows + rows, TODAY)
+    assert [(w.id, w.issues, w.age_days) for w in details] == [
+        ("guess", ("estimate", "unknown_date"), None), ("old", ("stale",), 879), ("future", ("future",), -35)]
+    assert [w.message for w in details] == price_warnings(rows, TODAY)
+    assert details[0].where == "r" and details[1].observed == "2024-07"
+    llm = load_llm_prices().rows[0]
+    assert any(w.where == "llm" for w in price_row_warnings([llm], dt.date(2030, 1, 1)))
+
+
+def test_summary_is_one_line_counting_each_kind():
+    rows = [_row(id="fresh"), _row(id="g1", confidence="estimate", observed="unknown"),
+            _row(id="g2", confidence="estimate", observed="unknown"), _row(id="old", observed="2024-07"),
+            _row(id="older", observed="2023-01"), _row(id="nodate", observed="unknown"),
+            _row(id="future", observed="2027-01")]
+    line = price_warning_summary(rows + rows, TODAY, "aws")
+    assert "\n" not in line
+    assert line.startswith("prices: 2 of 7 rows are older than 180 days (oldest: older, observed 2023-01, ")
+    assert "2 are unconfirmed estimates, 1 has no observed date, 1 is dated after 2026-11-27;" in line
+    assert "`capplan prices refresh --provider aws`" in line and "price_warnings in the JSON output" in line
+
+
+def test_summary_wording_for_one_row_and_for_none():
+    assert price_warning_summary([_row(id="fresh")], TODAY) is None
+    assert price_warning_summary([], TODAY) is None
+    line = price_warning_summary([_row(id="fresh"), _row(id="g", confidence="estimate")], TODAY)
+    assert line.startswith("prices: 1 of 2 rows is an unconfirmed estimate; refresh with `capplan prices refresh`")
+    line = price_warning_summary([_row(id="old", observed="2024-07")], TODAY)
+    assert line.startswith("prices: 1 of 1 row is older than 180 days (oldest: old, observed 2024-07, 879 days)")

@@ -23,7 +23,9 @@ from capplan.cost.prices import (
     LlmPriceRow,
     PriceBook,
     PriceRow,
-    price_warnings,
+    PriceWarning,
+    price_row_warnings,
+    price_warning_summary,
 )
 from capplan.errors import CapplanError
 
@@ -171,7 +173,10 @@ class Bill(BaseModel):
     regions: int
     purchase: Purchase
     lines: tuple[LineItem, ...]
-    warnings: tuple[str, ...]
+    warnings: tuple[str, ...] = Field(description="What a reader must know, one line each; all doubtful prices"
+                                      " share one summary line (their rows are in price_warnings).")
+    price_warnings: tuple[PriceWarning, ...] = Field(
+        (), description="Per price row used: why it is doubtful (estimate, unknown date, stale, future date).")
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -479,10 +484,7 @@ def build_bill(
             b.tokens(model, "input", fp.llm_input_tokens, model.input_usd_per_mtok)
             b.tokens(model, "output", fp.llm_output_tokens, model.output_usd_per_mtok)
 
-    if today is None:
-        warnings = ["price freshness not checked: no reference date given"]
-    else:
-        warnings = price_warnings(b.rows_used, today)
+    warnings, details = _price_warnings(b.rows_used, today, book.provider)
     if purchase == "spot":
         warnings.append("spot: app nodes can be reclaimed at short notice; keep enough on-demand capacity for the SLO")
     return Bill(
@@ -493,7 +495,17 @@ def build_bill(
         purchase=purchase,  # type: ignore[arg-type]
         lines=tuple(b.lines),
         warnings=tuple(warnings + b.notes),
+        price_warnings=details,
     )
+
+
+def _price_warnings(rows: list[PriceRow | LlmPriceRow], today: dt.date | None, provider: str
+                    ) -> tuple[list[str], tuple[PriceWarning, ...]]:
+    """(warning lines: at most one about prices, per-row details)."""
+    if today is None:
+        return ["price freshness not checked: no reference date given"], ()
+    summary = price_warning_summary(rows, today, provider)
+    return ([] if summary is None else [summary]), tuple(price_row_warnings(rows, today))
 
 
 def _check_options(provider: str, book: PriceBook, purchase: str) -> None:
@@ -546,9 +558,9 @@ def bill_deployment(
             where = f"{MANAGED}: the LLM provider's API"
             b.tokens(model, "input", deployment.llm_input_tokens, model.input_usd_per_mtok, where)
             b.tokens(model, "output", deployment.llm_output_tokens, model.output_usd_per_mtok, where)
-    warnings = ["price freshness not checked: no reference date given"] if today is None else \
-        price_warnings(b.rows_used, today)
+    warnings, details = _price_warnings(b.rows_used, today, book.provider)
     if purchase == "spot":
         warnings.append("spot: app nodes can be reclaimed at short notice; keep enough on-demand capacity for the SLO")
     return Bill(tier=deployment.tier, provider=book.provider, region=book.region, regions=deployment.regions,
-                purchase=purchase, lines=tuple(b.lines), warnings=tuple(warnings + b.notes + list(deployment.notes)))
+                purchase=purchase, lines=tuple(b.lines), warnings=tuple(warnings + b.notes + list(deployment.notes)),
+                price_warnings=details)

@@ -14,11 +14,11 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from capplan.data import data_dir
 from capplan.errors import CapplanError
+from capplan.files import read_yaml
 
 HOURS_PER_MONTH = Decimal(730)
 """A month is 730 hours (8,760 / 12), the convention of every cloud calculator."""
@@ -302,50 +302,118 @@ def load_llm_prices(directory: Path | None = None) -> LlmPriceBook:
     return _validate(LlmPriceBook, _read_yaml(path), path)
 
 
-def price_warnings(rows: Iterable[PriceRow | LlmPriceRow], today: dt.date) -> list[str]:
-    """One line per distinct row that is an estimate, has an unknown date, or is stale.
+PriceIssue = Literal["estimate", "unknown_date", "stale", "future"]
+
+
+class PriceWarning(BaseModel):
+    """Why one price row used by a bill is doubtful: the per-row detail behind the one summary line."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    where: str = Field(description="The row's region, or 'llm' for an LLM token price.")
+    confidence: Confidence
+    source: str
+    observed: str
+    age_days: int | None = Field(description="Days from observed to the reference date; None when unknown.")
+    issues: tuple[PriceIssue, ...]
+    message: str = Field(description="The same as one line of text.")
+
+
+def _distinct(rows: Iterable[PriceRow | LlmPriceRow]) -> list[PriceRow | LlmPriceRow]:
+    seen: set[tuple[str, str, str]] = set()
+    out: list[PriceRow | LlmPriceRow] = []
+    for row in rows:
+        key = (type(row).__name__, row.id, getattr(row, "region", ""))
+        if key not in seen:
+            seen.add(key)
+            out.append(row)
+    return out
+
+
+def price_row_warnings(rows: Iterable[PriceRow | LlmPriceRow], today: dt.date) -> list[PriceWarning]:
+    """One :class:`PriceWarning` per distinct row that is an estimate, has an unknown date, or is stale.
 
     Stale means observed more than ``STALE_AFTER_DAYS`` days before ``today``; a YYYY-MM date counts
     from the first of that month (the conservative reading). A date after ``today`` is flagged too.
     """
-    lines: list[str] = []
-    seen: set[tuple[str, str, str]] = set()
-    for row in rows:
-        key = (type(row).__name__, row.id, getattr(row, "region", ""))
-        if key in seen:
-            continue
-        seen.add(key)
+    out: list[PriceWarning] = []
+    for row in _distinct(rows):
+        issues: list[str] = []
         reasons: list[str] = []
         if row.confidence == "estimate":
+            issues.append("estimate")
             reasons.append(f"estimate, not a confirmed price (source: {row.source})")
         observed = row.observed_date()
+        age = None if observed is None else (today - observed).days
         if observed is None:
+            issues.append("unknown_date")
             reasons.append("observed date unknown")
-        elif (today - observed).days > STALE_AFTER_DAYS:
+        elif age > STALE_AFTER_DAYS:
+            issues.append("stale")
             reasons.append(
-                f"observed {row.observed}, {(today - observed).days} days before {today.isoformat()} "
-                f"(older than {STALE_AFTER_DAYS} days)"
+                f"observed {row.observed}, {age} days before {today.isoformat()} (older than {STALE_AFTER_DAYS} days)"
             )
         elif observed > today:
+            issues.append("future")
             reasons.append(f"observed {row.observed}, after the reference date {today.isoformat()}")
-        if reasons:
-            where = f" [{row.region}]" if isinstance(row, PriceRow) else " [llm]"
-            lines.append(f"price {row.id!r}{where}: " + "; ".join(reasons))
-    return lines
+        if issues:
+            where = row.region if isinstance(row, PriceRow) else "llm"
+            out.append(PriceWarning(
+                id=row.id, where=where, confidence=row.confidence, source=row.source, observed=row.observed,
+                age_days=age, issues=tuple(issues),  # type: ignore[arg-type]
+                message=f"price {row.id!r} [{where}]: " + "; ".join(reasons),
+            ))
+    return out
+
+
+def price_warnings(rows: Iterable[PriceRow | LlmPriceRow], today: dt.date) -> list[str]:
+    """One line per distinct row that is an estimate, has an unknown date, or is stale (the messages of
+    :func:`price_row_warnings`). A bill shows :func:`price_warning_summary` instead and keeps these as detail."""
+    return [w.message for w in price_row_warnings(rows, today)]
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+def price_warning_summary(rows: Iterable[PriceRow | LlmPriceRow], today: dt.date,
+                          provider: str | None = None) -> str | None:
+    """At most one line for all of :func:`price_row_warnings`; None when every row is confirmed and recent.
+
+    E.g. ``prices: 7 of 23 rows are older than 180 days (oldest: ebs.gp3, observed 2024-07, 880 days),
+    4 are unconfirmed estimates; refresh with `capplan prices refresh --provider aws` (then `capplan cost
+    --prices FILE`); per-row details: price_warnings in the JSON output``.
+    """
+    distinct = _distinct(rows)
+    details = price_row_warnings(distinct, today)
+    if not details:
+        return None
+    stale = [w for w in details if "stale" in w.issues]
+    estimates = [w for w in details if "estimate" in w.issues]
+    undated = [w for w in details if "unknown_date" in w.issues and "estimate" not in w.issues]
+    future = [w for w in details if "future" in w.issues]
+    parts: list[str] = []
+    if stale:
+        oldest = max(stale, key=lambda w: w.age_days or 0)  # ties: the first the bill uses
+        parts.append(("1 is" if len(stale) == 1 else f"{len(stale)} are") + f" older than {STALE_AFTER_DAYS} days "
+                     f"(oldest: {oldest.id}, observed {oldest.observed}, {oldest.age_days} days)")
+    if estimates:
+        parts.append("1 is an unconfirmed estimate" if len(estimates) == 1
+                     else f"{len(estimates)} are unconfirmed estimates")
+    if undated:
+        parts.append(("1 has" if len(undated) == 1 else f"{len(undated)} have") + " no observed date")
+    if future:
+        parts.append(("1 is" if len(future) == 1 else f"{len(future)} are") + f" dated after {today.isoformat()}")
+    first_count = parts[0].split(" ", 1)
+    parts[0] = f"{first_count[0]} of {_count(len(distinct), 'row', 'rows')} " + first_count[1]
+    refresh = "`capplan prices refresh" + (f" --provider {provider}`" if provider else "`")
+    return (f"prices: {', '.join(parts)}; refresh with {refresh} (then `capplan cost --prices FILE`); "
+            "per-row details: price_warnings in the JSON output")
 
 
 def _read_yaml(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise CapplanError(f"cannot read price file ({exc.strerror})", field=str(path)) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise CapplanError(f"malformed YAML{where}: {problem}", field=str(path)) from None
+    data = read_yaml(path)
     if not isinstance(data, dict):
         raise CapplanError("expected a mapping with currency and rows at the top level", field=str(path))
     return data

@@ -167,6 +167,7 @@ def bill_dict(bill, units=None) -> dict[str, Any]:
                    "confidence": l.confidence, "observed": l.observed,
                    "variable": l.variable, "resource": l.resource} for l in bill.lines],
         "warnings": list(bill.warnings),
+        "price_warnings": [w.model_dump(mode="json") for w in bill.price_warnings],
     }
     if units is not None:
         out["per_active_user_usd"] = money(units.per_active_user_usd)

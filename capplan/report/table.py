@@ -6,6 +6,7 @@ from rich.table import Table
 from rich.text import Text
 
 from capplan.forecast import TierForecast
+from capplan.report.money import usd
 
 
 def seconds(value: float) -> str:
@@ -88,10 +89,7 @@ def _max(values: dict[str, float], fmt: str) -> str:
     return fmt.format(max(values.values())) if values else "-"
 
 
-def _usd(value) -> str:
-    from capplan.cost.bill import cents
-
-    return f"${cents(value):,}"
+_usd = usd  # the name cli.py imported before capplan.report.money existed
 
 
 def bill_table(bill, title: str) -> Table:
@@ -107,14 +105,14 @@ def bill_table(bill, title: str) -> Table:
         qty = f"{q:,.0f}" if q == q.to_integral() else f"{q:,.3f}"
         conf = line.confidence if line.confidence != "estimate" else "[yellow]estimate[/yellow]"
         where = (line.resource.replace("managed, outside the manifests: ", "managed: "),) if resources else ()
-        table.add_row(line.component, line.price_row_id, qty, line.unit, f"${line.unit_price_usd}",
-                      _usd(line.monthly_usd), conf, *where)
+        table.add_row(line.component, line.price_row_id, qty, line.unit, usd(line.unit_price_usd, exact=True),
+                      usd(line.monthly_usd), conf, *where)
     pad = ("",) if resources else ()
     table.add_section()
-    table.add_row("infrastructure", "", "", "", "", _usd(bill.infrastructure_usd), "", *pad)
-    table.add_row("LLM tokens", "", "", "", "", _usd(bill.llm_usd), "", *pad)
-    table.add_row("[bold]total[/bold]", "", "", "", "", f"[bold]{_usd(bill.total_usd)}[/bold]", "", *pad)
-    table.add_row("  fixed / variable", "", "", "", "", f"{_usd(bill.fixed_usd)} / {_usd(bill.variable_usd)}", "",
+    table.add_row("infrastructure", "", "", "", "", usd(bill.infrastructure_usd), "", *pad)
+    table.add_row("LLM tokens", "", "", "", "", usd(bill.llm_usd), "", *pad)
+    table.add_row("[bold]total[/bold]", "", "", "", "", f"[bold]{usd(bill.total_usd)}[/bold]", "", *pad)
+    table.add_row("  fixed / variable", "", "", "", "", f"{usd(bill.fixed_usd)} / {usd(bill.variable_usd)}", "",
                   *pad)
     return table
 
@@ -125,7 +123,7 @@ def purchase_table(options) -> Table:
         table.add_column(col, justify="right" if col != "option" else "left")
     for o in options:
         be = "-" if o.break_even_months is None else f"{o.break_even_months:.1f} of {o.term_months} months"
-        table.add_row(o.purchase, _usd(o.monthly_usd), _usd(o.savings_per_month_usd), be)
+        table.add_row(o.purchase, usd(o.monthly_usd), usd(o.savings_per_month_usd), be)
     return table
 
 
@@ -139,16 +137,11 @@ def recommend_table(rec) -> Table:
         f = o.plan.forecast
         reps = ", ".join(f"{n} {r}" for n, r in o.plan.sizing.replicas)
         util = f.utilization.get(f.bottleneck)
-        table.add_row(str(i), o.plan.tier.name, o.provider, _usd(o.bill.infrastructure_usd), _usd(o.bill.total_usd),
+        table.add_row(str(i), o.plan.tier.name, o.provider, usd(o.bill.infrastructure_usd), usd(o.bill.total_usd),
                       reps, o.app_nodes,
                       f"{seconds(f.api_latency.p95.mean)} ({seconds(f.api_latency.p95.high)})",
                       f"{f.bottleneck} ({_pct(util.mean) if util else '-'})")
     return table
-
-
-def _money(value) -> str:
-    v = float(value)
-    return f"-${-v:,.2f}" if v < 0 else f"${v:,.2f}"
 
 
 def check_table(doc) -> Table:
@@ -160,12 +153,11 @@ def check_table(doc) -> Table:
     for col in ("item", "value", "target / baseline", "margin / delta"):
         table.add_column(col, justify="left" if col == "item" else "right")
     if cost:
-        table.add_row(f"monthly ({cost['scope']}, {cost['purchase']})", _money(cost["monthly_usd"]),
-                      _money(cost["budget_usd"]), _money(cost["margin_usd"]))
+        table.add_row(f"monthly ({cost['scope']}, {cost['purchase']})", usd(cost["monthly_usd"]),
+                      usd(cost["budget_usd"]), usd(cost["margin_usd"]))
         if cost["baseline_usd"] is not None:
             pct = f" ({cost['delta_pct']:+.1f}%)" if cost["delta_pct"] is not None else ""
-            sign = "+" if float(cost["delta_usd"]) >= 0 else ""
-            table.add_row("vs baseline", "", _money(cost["baseline_usd"]), f"{sign}{_money(cost['delta_usd'])}{pct}")
+            table.add_row("vs baseline", "", usd(cost["baseline_usd"]), f"{usd(cost['delta_usd'], signed=True)}{pct}")
     for row in doc["slo"]:
         unit = "" if row["metric"] == "failed share" else " s"
         table.add_row(row["metric"], f"{row['forecast_s']:.3g}{unit} (CI high {row['ci95_high_s']:.3g})",
