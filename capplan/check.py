@@ -11,18 +11,38 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import math
 import os
 import tempfile
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ValidationError
 
 from capplan import __version__
 from capplan.data import data_dir
 from capplan.errors import CapplanError
-from capplan.model.loader import _validate, read_yaml
+from capplan.files import ensure_dir, read_text, user_path
+from capplan.model.loader import _validate, read_yaml, validation_message
+from capplan.report.money import usd
 
 EXIT_PASS, EXIT_FAIL, EXIT_BAD_INPUT = 0, 1, 2
+DOC_SCHEMA = 2   # bumped when the cached recommend document changes shape (part of the cache key)
+
+
+def _money(value: object) -> Decimal:
+    """A finite amount of money from a JSON string or number (a hand-edited baseline may hold anything)."""
+    try:
+        amount = Decimal(str(value)) if isinstance(value, (str, int, float)) and not isinstance(value, bool) else None
+    except ArithmeticError:
+        amount = None
+    if amount is None or not amount.is_finite():
+        raise ValueError(f"not an amount of money: {value!r}")
+    return amount
+
+
+Money = Annotated[Decimal, BeforeValidator(_money)]
 
 
 def load_plan(path: Path):
@@ -39,10 +59,10 @@ def _files_digest(h, folder: Path) -> None:
 
 def cache_key(plan_path: Path, workload_path: Path | None, today: dt.date) -> str:
     h = hashlib.sha256()
-    h.update(f"capplan {__version__}\n".encode())
-    h.update(Path(plan_path).read_bytes())
+    h.update(f"capplan {__version__} doc-schema {DOC_SCHEMA}\n".encode())
+    h.update(read_text(plan_path).encode())
     if workload_path is not None:
-        h.update(Path(workload_path).read_bytes())
+        h.update(read_text(workload_path, field=f"{plan_path}: workload {workload_path}").encode())
     _files_digest(h, data_dir("scenarios"))
     _files_digest(h, data_dir("pricing"))
     h.update(today.isoformat().encode())
@@ -74,7 +94,10 @@ def compute(plan, plan_path: Path, today: dt.date, on_progress=None) -> dict[str
         if region != book.region:
             raise CapplanError(f"no {provider} prices for {region!r}: pricing/{provider}.yaml covers {book.region}",
                                field=f"{plan_path}: regions.{provider}")
-    tiers = [load_tier(n) for n in bundled_tier_names()] if plan.tier == "auto" else [load_tier(plan.tier)]
+    try:
+        tiers = [load_tier(n) for n in bundled_tier_names()] if plan.tier == "auto" else [load_tier(plan.tier)]
+    except CapplanError as exc:
+        raise CapplanError(str(exc).removeprefix("--tier: "), field=f"{plan_path}: tier") from None
     workload = load_workload(plan.workload_path(plan_path), plan.workload_overrides)
     slo = SLO(p95_s=plan.slo.p95, ttft_p95_s=plan.slo.ttft_p95, max_error_rate=plan.slo.max_error_rate)
     from capplan.deploy import DeployOptions
@@ -87,12 +110,15 @@ def compute(plan, plan_path: Path, today: dt.date, on_progress=None) -> dict[str
     return recommend_document(rec, plan.seed)
 
 
-def cached_compute(plan, plan_path: Path, today: dt.date, cache_dir: Path | None, on_progress=None
-                   ) -> tuple[dict[str, Any], str]:
-    """(recommend document, "hit" | "miss" | "off")."""
+def cached_compute(plan, plan_path: Path, today: dt.date, cache_dir: Path | None, on_progress=None,
+                   write: bool = True) -> tuple[dict[str, Any], str]:
+    """(recommend document, "hit" | "miss" | "off"). ``write=False`` reads the cache but leaves it
+    as it was (a dry run changes nothing on disk)."""
     if cache_dir is None:
         return compute(plan, plan_path, today, on_progress), "off"
     key = cache_key(plan_path, plan.workload_path(plan_path), today)
+    if write:  # before the expensive part: a file where the folder should be fails now, not after it
+        ensure_dir(cache_dir, field=f"--cache-dir {cache_dir}")
     path = Path(cache_dir) / f"{key}.json"
     if path.is_file():
         try:
@@ -100,8 +126,10 @@ def cached_compute(plan, plan_path: Path, today: dt.date, cache_dir: Path | None
         except (OSError, ValueError):
             pass  # a damaged cache entry is recomputed
     doc = compute(plan, plan_path, today, on_progress)
-    _atomic_write(path, json.dumps(doc, indent=1))
-    return doc, "miss"
+    if write:
+        with user_path(path, "write the cache", field=f"--cache-dir {cache_dir}"):
+            _atomic_write(path, json.dumps(doc, indent=1))
+    return doc, "miss" if write else "miss (not written: dry run)"
 
 
 def _usd(value: Decimal) -> str:
@@ -145,7 +173,7 @@ def verdict(plan, rec: dict[str, Any], baseline: dict[str, Any] | None = None,
     doc: dict[str, Any] = {
         "capplan_version": __version__, "plan": plan.name, "verdict": None, "exit_code": None, "reasons": reasons,
         "users": {"now": plan.users.now, "forecast": plan.users.forecast}, "seed": plan.seed,
-        "tier": None, "provider": None, "chosen": chosen, "cost": None, "slo": [], "warnings": [],
+        "tier": None, "provider": None, "chosen": chosen, "cost": None, "slo": [], "warnings": [], "price_warnings": [],
         "infeasible": rec.get("infeasible", {}),
     }
     if chosen is None:
@@ -165,8 +193,8 @@ def verdict(plan, rec: dict[str, Any], baseline: dict[str, Any] | None = None,
                        "delta_usd": None} for k, v in lines.items()],
         }
         if cost > budget:
-            reasons.append(f"budget: ${_usd(cost)}/month ({scope}, {plan.purchase}) exceeds ${_usd(budget)} "
-                           f"by ${_usd(cost - budget)}")
+            reasons.append(f"budget: {usd(cost)}/month ({scope}, {plan.purchase}) exceeds {usd(budget)} "
+                           f"by {usd(cost - budget)}")
         if baseline is not None:
             base_cost = Decimal(baseline["cost"]["monthly_usd"]) if baseline.get("cost") else None
             if base_cost is not None:
@@ -185,7 +213,7 @@ def verdict(plan, rec: dict[str, Any], baseline: dict[str, Any] | None = None,
                                       "delta_usd": _usd(deltas[k])}
                                      for k in keys]
                 if max_increase is not None and pct is not None and pct > max_increase:
-                    reasons.append(f"budget: +{pct:.1f}% against the baseline (${_usd(base_cost)} -> ${_usd(cost)}) "
+                    reasons.append(f"budget: +{pct:.1f}% against the baseline ({usd(base_cost)} -> {usd(cost)}) "
                                    f"exceeds the {max_increase:g}% allowed")
         doc["cost"] = cost_doc
         figures = chosen["slo_figures"]
@@ -209,19 +237,76 @@ def verdict(plan, rec: dict[str, Any], baseline: dict[str, Any] | None = None,
                            "margin_s": round(plan.slo.max_error_rate - failed, 6),
                            "baseline_s": None, "delta_s": None})
         doc["warnings"] = list(chosen["bill"]["warnings"])
+        doc["price_warnings"] = list(chosen["bill"].get("price_warnings", []))
     passed = not reasons
     doc["verdict"] = "pass" if passed else "fail"
     doc["exit_code"] = EXIT_PASS if passed else EXIT_FAIL
     return doc
 
 
-def load_baseline(path: Path) -> dict[str, Any]:
+class _BaselineLine(BaseModel):
+    line: str
+    monthly_usd: Money
+    monthly_usd_exact: Money | None = None
+
+
+class _BaselineCost(BaseModel):
+    monthly_usd: Money
+    scope: Literal["infrastructure", "total"] = "infrastructure"
+    lines: list[_BaselineLine]
+
+
+class _BaselineFigures(BaseModel):
+    api_latency_p95_s: float | None = None
+    ttft_p95_s: float | None = None
+
+
+class _BaselineChosen(BaseModel):
+    slo_figures: _BaselineFigures = _BaselineFigures()
+
+
+class _Baseline(BaseModel):
+    """What `verdict` reads from an earlier `capplan check --format json` (other keys are ignored)."""
+
+    plan: str
+    verdict: Literal["pass", "fail"]
+    cost: _BaselineCost | None
+    chosen: _BaselineChosen | None = None
+
+
+def load_baseline(path: Path, plan=None) -> dict[str, Any]:
+    """An earlier check document, validated; with ``plan``, it must come from the same plan (its
+    name) and price the same scope, or the deltas would compare two different things."""
+    field = f"--baseline {path}"
+    text = read_text(path, field=field)
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CapplanError("file not found", field=f"--baseline {path}") from None
+        data = json.loads(text)
     except ValueError as exc:
-        raise CapplanError(f"not JSON ({exc.msg} at line {exc.lineno})", field=f"--baseline {path}") from None
+        raise CapplanError(f"not JSON ({getattr(exc, 'msg', exc)} at line {getattr(exc, 'lineno', '?')})",
+                           field=field) from None
     if not isinstance(data, dict) or "verdict" not in data or "cost" not in data:
-        raise CapplanError("not a `capplan check --format json` document (no verdict/cost)", field=f"--baseline {path}")
-    return data
+        raise CapplanError("not a `capplan check --format json` document (no verdict/cost)", field=field)
+    try:
+        base = _Baseline.model_validate(data)
+    except ValidationError as exc:
+        raise CapplanError(validation_message(exc, field)) from None
+    if plan is not None:
+        if base.plan != plan.name:
+            raise CapplanError(f"made from plan {base.plan!r}, not {plan.name!r}: compare a plan with its own earlier "
+                               "check (name plans apart with `name:`)", field=field)
+        if base.cost is not None and base.cost.scope != plan.budget.scope:
+            raise CapplanError(f"prices the {base.cost.scope!r} scope, this plan {plan.budget.scope!r}", field=field)
+    # the validated figures only, in the shape `verdict` reads
+    cost = None if base.cost is None else {
+        "monthly_usd": str(base.cost.monthly_usd), "scope": base.cost.scope,
+        "lines": [{"line": l.line, "monthly_usd": str(l.monthly_usd),
+                   "monthly_usd_exact": str(l.monthly_usd if l.monthly_usd_exact is None else l.monthly_usd_exact)}
+                  for l in base.cost.lines]}
+    chosen = None if base.chosen is None else {"slo_figures": base.chosen.slo_figures.model_dump()}
+    return {"plan": base.plan, "verdict": base.verdict, "cost": cost, "chosen": chosen}
+
+
+def check_max_increase(value: float | None, field: str = "--max-increase") -> float | None:
+    if value is not None and not (math.isfinite(value) and value >= 0):
+        raise CapplanError(f"must be a finite percentage >= 0, got {value:g}", field=field)
+    return value

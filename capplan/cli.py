@@ -9,12 +9,41 @@ from typing import Annotated, Optional
 
 import typer
 from pydantic import ValidationError
+
+try:  # Typer >= 0.2x vendors click as typer._click; older releases use click itself
+    from typer._click.exceptions import MissingParameter, NoArgsIsHelpError, UsageError
+except ImportError:  # pragma: no cover
+    from click.exceptions import MissingParameter, NoArgsIsHelpError, UsageError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from capplan import __version__
 from capplan.errors import CapplanError
+from capplan.limits import check_users
+from capplan.report.money import usd
 from capplan.units import parse_duration
+
+def _hide_flag_types() -> None:
+    """Typer's rich help prints every flag as ``--json <bool>``, which reads as if it took a value
+    (``--json true`` is then rejected): show no type for flags."""
+    option = getattr(typer.core, "TyperOption", None)
+    shown = getattr(option, "display_type_rich", None)
+    if shown is None or getattr(shown, "_capplan", False):
+        return
+
+    def display_type_rich(self, ctx):
+        return None if getattr(self, "is_flag", False) else shown(self, ctx)
+
+    display_type_rich._capplan = True
+    option.display_type_rich = display_type_rich
+
+
+_hide_flag_types()
+
+
+def _examples(lines: list[str]) -> str:
+    """A command's --help epilog: one example per line (rich help keeps the line breaks)."""
+    return "[bold]Examples[/bold]\n\n" + "\n\n".join(f"  [cyan]$ {line}[/cyan]" for line in lines)
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Capacity planner and cost estimator for self-hosted LibreChat.")
@@ -60,8 +89,14 @@ class _LazyProgress:
             self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                      TimeElapsedColumn(), console=err, transient=True)
             self.progress.start()
+            if self.total is not None and self.done > self.total:
+                self.total = None
             self.task = self.progress.add_task(self.label, total=self.total, completed=self.done)
         elif self.progress is not None:
+            if self.total is not None and self.done > self.total:
+                # the planner ran more rounds than estimated: the total is unknown, not "80/20"
+                self.total = None
+                self.progress.update(self.task, total=None)
             self.progress.update(self.task, completed=self.done)
 
     def close(self):
@@ -81,7 +116,7 @@ def _seconds(value: Optional[str], field: str) -> Optional[float]:
     return seconds
 
 
-@app.command()
+@app.command(epilog=_examples(['capplan tiers']))
 def tiers():
     """List the architectures with the seed document's claimed user range (and the bundled variants)."""
     from rich.table import Table
@@ -114,9 +149,9 @@ def tiers():
     out.print(f"[dim]bull: the seed's queue {QUEUE_NOTE}.[/dim]")
 
 
-@app.command()
+@app.command(epilog=_examples(['capplan simulate --users 3000', 'capplan simulate --users 3000 --tier tier2 --json > forecast.json', 'capplan simulate --scenario scenarios/textbook/mm1.yaml', 'capplan workload show > my-workload.yaml && capplan simulate --users 3000 --workload my-workload.yaml']))
 def simulate(
-    users: Annotated[int, typer.Option(help="Registered users.")] = 3000,
+    users: Annotated[Optional[int], typer.Option(help="Registered users (default 3000; not with --scenario).", show_default=False)] = None,
     tier: Annotated[Optional[list[str]], typer.Option("--tier", help="Tier to run (repeatable; default: all).")] = None,
     workload: Annotated[Optional[Path], typer.Option(help="Workload YAML (default: bundled LibreChat workload).")] = None,
     scenario: Annotated[Optional[Path], typer.Option(help="A tier or textbook network YAML file to run instead.")] = None,
@@ -135,11 +170,14 @@ def simulate(
     from capplan.report import json as jsonr
     from capplan.report.table import simulate_table
 
-    if users <= 0:
-        raise CapplanError(f"must be a positive number of registered users, got {users}", field="--users")
-    if workers is not None and workers < 1:
-        raise CapplanError("must be at least 1", field="--workers")
-    chosen_provider = _providers(provider)[0] if provider is not None else None
+    if scenario is not None:
+        # a scenario file is the whole model: these would be silently ignored
+        given = [name for name, value in (("--users", users), ("--tier", tier), ("--workload", workload)) if value]
+        if given:
+            raise CapplanError(f"--scenario runs the file's own model; drop {' and '.join(given)} (a tier file "
+                               "runs at 3,000 users with the bundled workload)", field=given[0])
+    users = check_users(3000 if users is None else users)
+    chosen_provider = _providers(provider, one=True) if provider is not None else None
     settings = RunSettings(duration=_seconds(duration, "--duration"), warmup=_seconds(warmup, "--warmup"),
                            replications=replications, seed=seed, workers=workers, provider=chosen_provider)
     if scenario is not None:
@@ -177,9 +215,14 @@ def _simulate_network(model, settings, json_out: bool):
     from capplan.sim.build import compile_network
     from capplan.sim.runner import simulate as run
 
+    from capplan.limits import check_events
+    from capplan.screen import screen
+
     net = compile_network(model)
     duration = settings.duration if settings.duration is not None else model.duration
     warmup = settings.warmup if settings.warmup is not None else model.warmup
+    check_events(screen(net).events_per_s, warmup, duration,
+                 field="--duration" if settings.duration is not None else f"{model.name}: duration")
     progress = _LazyProgress(settings.replications, "simulating", enabled=True)
     try:
         result = run(net, duration=duration, warmup=warmup, replications=settings.replications, seed=settings.seed,
@@ -232,17 +275,21 @@ def _today(value: Optional[str]):
         raise CapplanError(f"not a date (YYYY-MM-DD): {value!r}", field="--today") from None
 
 
-def _providers(value: str) -> list[str]:
+def _providers(value: str, one: bool = False) -> list[str] | str:
+    """Comma-separated provider names (validated); ``one``: exactly one, returned as a string."""
     from capplan.cost.prices import known_providers
 
     names = [p.strip().lower() for p in value.split(",") if p.strip()]
+    if one and len(names) > 1:
+        raise CapplanError(f"takes one provider, got {len(names)} ({value}); run once per provider, or use "
+                           "`capplan recommend --provider ...` to compare them", field="--provider")
     known = known_providers()
     for name in names:
         if name not in known:
             raise CapplanError(f"unknown provider {name!r} (known: {', '.join(known)})", field="--provider")
     if not names:
         raise CapplanError("name at least one provider", field="--provider")
-    return list(dict.fromkeys(names))
+    return names[0] if one else list(dict.fromkeys(names))
 
 
 def _slo(p95: str, ttft: Optional[str], error_rate: float):
@@ -269,7 +316,7 @@ def _deploy_options(*, require_ha: bool, instance: str | None, mongodb: str, red
                          redis=redis.replace("-", "_"), search=search, aks_tier=tier, memory_hpa=memory_hpa)
 
 
-@app.command()
+@app.command(epilog=_examples(['capplan cost --tier tier2 --provider aws --users 3000', 'capplan cost --tier tier2 --provider gcp --users 3000 --mongodb managed --json']))
 def cost(
     tier: Annotated[str, typer.Option(help="Tier to price (see `capplan tiers`).")],
     provider: Annotated[str, typer.Option(help="aws, gcp or azure.")],
@@ -302,9 +349,8 @@ def cost(
     from capplan.report import json as jsonr
     from capplan.report.table import bill_table, purchase_table
 
-    if users <= 0:
-        raise CapplanError(f"must be a positive number of registered users, got {users}", field="--users")
-    (name,) = _providers(provider)
+    check_users(users)
+    name = _providers(provider, one=True)
     if prices is not None:
         try:
             book = load_price_book_file(prices, name)
@@ -316,7 +362,10 @@ def cost(
         raise CapplanError(f"no {name} prices for region {region!r}: {prices or f'pricing/{name}.yaml'} covers "
                            f"{book.region}", field="--region")
     if instance is not None:
-        book.get(instance)
+        try:
+            book.get(instance)
+        except CapplanError as exc:
+            raise CapplanError(str(exc), field="--instance") from None
     deploy_options = _deploy_options(require_ha=require_ha, instance=instance, mongodb=mongodb, redis=redis,
                                      search=search, aks_tier=aks_tier)
     date = _today(today)
@@ -375,8 +424,8 @@ def cost(
     if not serves:
         title += f": CANNOT SERVE THIS LOAD ({forecast.verdict})"
     out.print(bill_table(bill, title))
-    out.print(f"per active user / month: ${units.per_active_user_usd:.2f}   per 1,000 messages: "
-              f"${units.per_1000_messages_usd:.2f} (infrastructure ${units.infrastructure_per_1000_messages_usd:.2f})")
+    out.print(f"per active user / month: {usd(units.per_active_user_usd)}   per 1,000 messages: "
+              f"{usd(units.per_1000_messages_usd)} (infrastructure {usd(units.infrastructure_per_1000_messages_usd)})")
     out.print(purchase_table(options))
     for note in notes:
         out.print(f"[dim]{note}[/dim]")
@@ -384,7 +433,7 @@ def cost(
         _warn(warning)
 
 
-@app.command()
+@app.command(epilog=_examples(['capplan recommend --users 3000', 'capplan recommend --users 3000 --provider aws --require-ha --slo-p95 500ms --json > rec.json']))
 def recommend(
     users: Annotated[int, typer.Option(help="Registered users.")],
     provider: Annotated[str, typer.Option(help="Comma-separated providers.")] = "aws,gcp,azure",
@@ -412,10 +461,9 @@ def recommend(
     from capplan.planner import recommend as run_recommend
     from capplan.planner import seed_band
     from capplan.report import json as jsonr
-    from capplan.report.table import _usd, recommend_table
+    from capplan.report.table import recommend_table
 
-    if users <= 0:
-        raise CapplanError(f"must be a positive number of registered users, got {users}", field="--users")
+    check_users(users)
     providers = _providers(provider)
     slo = _slo(slo_p95, slo_ttft_p95, max_error_rate)
     date = _today(today)
@@ -430,6 +478,8 @@ def recommend(
         progress.close()
     if json_out:
         sys.stdout.write(jsonr.dumps(jsonr.recommend_document(rec, seed)))
+        if rec.winner is None:
+            raise typer.Exit(1)
         return
     if not rec.options:
         out.print("[red]no tier meets the SLO at this scale[/red]")
@@ -439,7 +489,7 @@ def recommend(
         f = win.plan.forecast
         util = f.utilization.get(f.bottleneck)
         out.print(f"[bold]recommended:[/bold] {win.plan.tier.name} on {win.provider}, "
-                  f"{_usd(win.bill.infrastructure_usd)}/month infrastructure ({_usd(win.bill.total_usd)} with LLM tokens)")
+                  f"{usd(win.bill.infrastructure_usd)}/month infrastructure ({usd(win.bill.total_usd)} with LLM tokens)")
         headroom = f"; bottleneck {f.bottleneck} at {util.mean:.0%} ({1 - util.mean:.0%} headroom)" if util else ""
         out.print(f"  why: cheapest of {len(rec.options)} priced options that meet the SLO (rule: smallest sizing "
                   f"under 70% CPU / 80% memory whose simulated p95 upper bound is within the SLO, then lowest "
@@ -449,15 +499,15 @@ def recommend(
             band = seed_band(users, p)
             if best is None:
                 continue
-            line = f"  {p}: best {best.plan.tier.name} {_usd(best.bill.infrastructure_usd)}"
+            line = f"  {p}: best {best.plan.tier.name} {usd(best.bill.infrastructure_usd)}"
             if second:
-                line += f"; runner-up {second.plan.tier.name} {_usd(second.bill.infrastructure_usd)}"
+                line += f"; runner-up {second.plan.tier.name} {usd(second.bill.infrastructure_usd)}"
             if band:
                 scale, lo, hi = band
                 ours = float(best.bill.infrastructure_usd)
                 inside = ours >= lo and (hi is None or ours <= hi)
-                diff = "inside" if inside else f"{ours - (lo if ours < lo else hi):+,.0f} vs the band"
-                line += f"; seed's {scale} band ${lo:,}-{'' if hi is None else f'${hi:,}'} ({diff})"
+                diff = "inside" if inside else f"{usd(ours - (lo if ours < lo else hi), signed=True)} vs the band"
+                line += f"; seed's {scale} band {usd(lo)}-{'' if hi is None else usd(hi)} ({diff})"
             out.print(line)
     for p in rec.plans:
         if not p.feasible:
@@ -467,10 +517,13 @@ def recommend(
     if rec.winner:
         for warning in rec.winner.bill.warnings:
             _warn(warning)
+    else:
+        raise typer.Exit(1)  # like `check`: 1 means the SLO cannot be met; 2 is bad input
 
 
-@app.command()
+@app.command(epilog=_examples(['capplan render --tier tier2 --provider aws --users 3000 --out deploy/', 'capplan render --from rec.json --out deploy/', 'capplan render --from capplan.yaml --dry-run']))
 def render(
+    ctx: typer.Context,
     tier: Annotated[Optional[str], typer.Option(help="Tier to size and render.")] = None,
     provider: Annotated[Optional[str], typer.Option(help="aws, gcp or azure.")] = None,
     users: Annotated[Optional[int], typer.Option(help="Registered users.")] = None,
@@ -490,11 +543,21 @@ def render(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 1,
     replications: Annotated[int, typer.Option(help="Replications per simulation.")] = 4,
     today: Annotated[Optional[str], typer.Option(help="Date for price-age warnings (YYYY-MM-DD).")] = None,
+    cache_dir: Annotated[Path, typer.Option("--cache-dir", envvar="CAPPLAN_CACHE_DIR", help="Result cache for --from PLAN (shared with `capplan check`).")] = Path(".capplan-cache"),
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Always recompute a --from PLAN.")] = False,
 ):
     """Deployable, validated manifests carrying the planner's sizing."""
     from capplan.render.engine import TARGETS
     from capplan.render.plan import load_deploy, render_plan
-    from capplan.render.writer import write_files
+    from capplan.render.writer import write_output
+
+    if from_file is not None:
+        # the file carries the sizing: these would be silently ignored
+        given = _given(ctx, ("tier", "provider", "users", "workload", "slo_p95", "require_ha", "mongodb", "redis",
+                             "search", "aks_tier", "memory_hpa", "seed", "replications"))
+        if given:
+            raise CapplanError(f"--from {from_file} carries the sizing; drop {', '.join(given)} (or drop --from "
+                               "to size here)", field=given[0])
 
     # None: every target that applies to the plan (compose-only plans have no Kubernetes files)
     targets = [t.strip() for t in target.split(",") if t.strip()] if target else None
@@ -509,12 +572,18 @@ def render(
 
         plan = load_plan(from_file)
         date = _today(today) if today is not None else (plan.today or _today(None))
-        rec, _ = cached_compute(plan, from_file, date, Path(".capplan-cache"))
+        rec, _ = cached_compute(plan, from_file, date, None if no_cache else cache_dir, write=not dry_run)
         if rec.get("chosen") is None:
             raise CapplanError("no tier meets the plan's SLO: nothing to render", field=str(from_file))
         deploy = rec["chosen"]["deploy"]
     elif from_file is not None:
+        from capplan.render.plan import deployment_of
+
         deploy = load_deploy(from_file)
+        try:
+            deployment_of(deploy)
+        except CapplanError as exc:
+            raise CapplanError(str(exc), field=str(from_file)) from None
     else:
         from capplan.forecast import RunSettings
         from capplan.model.loader import load_tier, load_workload
@@ -523,9 +592,8 @@ def render(
         missing = [n for n, v in (("--tier", tier), ("--provider", provider), ("--users", users)) if v is None]
         if missing:
             raise CapplanError(f"needed unless --from is given: {', '.join(missing)}", field=missing[0])
-        if users <= 0:
-            raise CapplanError(f"must be a positive number of registered users, got {users}", field="--users")
-        providers = _providers(provider)
+        check_users(users)
+        providers = [_providers(provider, one=True)]
         t = load_tier(tier)
         progress = _LazyProgress(replications * 3, "sizing", enabled=True)
         try:
@@ -544,9 +612,26 @@ def render(
         for path, text in files.items():
             sys.stdout.write(f"# --- {path} ---\n{text}")
         return
-    written = write_files(files, out_dir, force=force)
-    for path in written:
+    result = write_output(files, out_dir, force=force, prune=targets)
+    for path in result.written:
         out.print(str(path), highlight=False)
+    for path in result.removed:
+        out.print(f"removed {path} (written by an earlier render, not part of this plan)", highlight=False)
+    for path in result.kept:
+        _warn(f"{path}: written by an earlier render but edited by hand since; kept (delete it if it is stale)")
+
+
+def _given(ctx: typer.Context, names: tuple[str, ...]) -> list[str]:
+    """The options among ``names`` the user typed (or set through the environment), as flags."""
+    from typer.core import TyperOption
+
+    try:
+        from typer._click.core import ParameterSource
+    except ImportError:  # pragma: no cover
+        from click.core import ParameterSource
+    flags = {p.name: max(p.opts, key=len) for p in ctx.command.params if isinstance(p, TyperOption)}
+    return [flags.get(n, n) for n in names
+            if ctx.get_parameter_source(n) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)]
 
 
 def _is_plan(path: Path) -> bool:
@@ -556,7 +641,7 @@ def _is_plan(path: Path) -> bool:
     return isinstance(data, dict) and data.get("kind") == "plan"
 
 
-@app.command()
+@app.command(epilog=_examples(['capplan init && capplan check']))
 def init(
     path: Annotated[Path, typer.Argument(help="Where to write the example plan.")] = Path("capplan.yaml"),
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
@@ -564,13 +649,17 @@ def init(
     """Write a commented example plan file for `capplan check`."""
     from capplan.model.plan import EXAMPLE
 
+    from capplan.files import write_text
+
+    if path.is_dir():
+        raise CapplanError("is a directory; name the plan file to write, e.g. capplan.yaml", field=str(path))
     if path.exists() and not force:
         raise CapplanError("exists; use --force to overwrite", field=str(path))
-    path.write_text(EXAMPLE, encoding="utf-8")
+    write_text(path, EXAMPLE)
     out.print(f"wrote {path}", highlight=False)
 
 
-@app.command()
+@app.command(epilog=_examples(['capplan check capplan.yaml', 'capplan check capplan.yaml --format markdown > comment.md', 'capplan check capplan.yaml --baseline baseline.json --max-increase 10%']))
 def check(
     plan: Annotated[Path, typer.Argument(help="Plan file.")] = Path("capplan.yaml"),
     format: Annotated[str, typer.Option("--format", help="table, markdown or json.")] = "table",
@@ -581,7 +670,7 @@ def check(
     today: Annotated[Optional[str], typer.Option(help="Date for price-age warnings (default: the plan's, else today).")] = None,
 ):
     """CI gate: exit 0 within budget and SLO, 1 if either is broken (reasons listed), 2 on bad input."""
-    from capplan.check import cached_compute, load_baseline, load_plan, verdict
+    from capplan.check import cached_compute, check_max_increase, load_baseline, load_plan, verdict
     from capplan.model.plan import _percent
     from capplan.report import json as jsonr
     from capplan.report.markdown import check_markdown
@@ -596,7 +685,8 @@ def check(
             limit = _percent(max_increase)
         except ValueError as exc:
             raise CapplanError(str(exc), field="--max-increase") from None
-    base = load_baseline(baseline) if baseline is not None else None
+        check_max_increase(limit)
+    base = load_baseline(baseline, p) if baseline is not None else None
     date = _today(today) if today is not None else (p.today or _today(None))
     progress = _LazyProgress(p.replications * 5, "checking", enabled=format != "json")
     try:
@@ -625,18 +715,83 @@ from capplan.cli_prices import app as _prices_app  # noqa: E402  (`capplan price
 
 app.add_typer(_prices_app, name="prices")
 
+workload_app = typer.Typer(no_args_is_help=True, help="Workloads: the traffic and service times capplan simulates.")
+app.add_typer(workload_app, name="workload")
+
+
+@workload_app.command("show", epilog=_examples(["capplan workload show > my-workload.yaml",
+                                                 "capplan simulate --users 3000 --workload my-workload.yaml"]))
+def workload_show(
+    name: Annotated[str, typer.Argument(help="A bundled workload (librechat, reasoning, seed-limits).")] = "librechat",
+):
+    """Print a bundled workload file, comments and sources included: the starting point for your own."""
+    from capplan.data import data_dir
+    from capplan.files import read_text
+
+    bundled = {p.stem: p for p in sorted((data_dir("scenarios") / "workloads").glob("*.yaml"))}
+    if name not in bundled:
+        raise CapplanError(f"unknown workload {name!r} (bundled: {', '.join(bundled)})", field="NAME")
+    sys.stdout.write(read_text(bundled[name]))
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _fail(message: str) -> None:
+    err.print(f"error: {_one_line(message)}", highlight=False, markup=False, soft_wrap=True)
+    sys.exit(2)
+
+
+def _usage_message(exc: UsageError) -> str:
+    """Typer's usage errors as ``--option: what is wrong (see 'capplan cmd --help')``."""
+    param = getattr(exc, "param", None)
+    opts = getattr(param, "opts", None) or []
+    name = max(opts, key=len) if opts else getattr(param, "name", None)
+    message = exc.format_message() if not isinstance(exc, typer.BadParameter) else exc.message
+    if isinstance(exc, MissingParameter):
+        message = "required, not given"
+    elif isinstance(exc, typer.BadParameter) and message.startswith("Input should be a valid "):
+        kind = message[len("Input should be a valid "):].split(",")[0]
+        message = f"must be {'an' if kind[0] in 'aeiou' else 'a'} {kind}"
+    hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+    text = f"{name}: {message}" if name and not message.startswith(("No such option", "Got unexpected")) else message
+    return text.rstrip(".") + hint
+
 
 def main() -> None:
+    """The entry point: every user-facing failure is one ``error:`` line on stderr and exit code 2.
+
+    Typer runs in non-standalone mode so usage errors (a non-integer, a missing or unknown option)
+    come back as exceptions instead of Typer's boxed message; the library's CapplanError and
+    pydantic's ValidationError name the field; an OSError that reached here without a path-aware
+    wrapper still names its file. Anything else is a bug and keeps its traceback.
+    """
+    from capplan.files import os_error_message
+
     try:
-        app()
-    except CapplanError as exc:
-        err.print(f"error: {exc}", highlight=False, markup=False, soft_wrap=True)
+        code = app(standalone_mode=False, prog_name="capplan")
+    except NoArgsIsHelpError as exc:
+        print(exc.ctx.get_help() if exc.ctx else "")
         sys.exit(2)
+    except UsageError as exc:
+        _fail(_usage_message(exc))
+    except typer.Abort:
+        _fail("aborted")
+    except CapplanError as exc:
+        _fail(str(exc))
     except ValidationError as exc:
         from capplan.model.loader import validation_message
 
-        err.print(f"error: {validation_message(exc, 'input')}", highlight=False, markup=False, soft_wrap=True)
-        sys.exit(2)
+        _fail(validation_message(exc, "input"))
+    except BrokenPipeError:
+        sys.stderr = None  # the reader went away (e.g. `| head`): nothing left to say
+        sys.exit(1)
+    except OSError as exc:
+        _fail(f"{exc.filename or 'file'}: {os_error_message(exc, 'access')}")
+    except MemoryError:
+        _fail("out of memory: lower --users, --duration or --replications (see the README's Limits)")
+    sys.exit(code or 0)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ capplan.cost.refresh, format; registered on the main app in capplan.cli."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -36,6 +37,8 @@ def refresh(
     name = provider.strip().lower()
     if name not in lib.PROVIDERS:
         raise CapplanError(f"must be one of {', '.join(lib.PROVIDERS)}, got {provider!r}", field="--provider")
+    if not (math.isfinite(timeout) and 0 < timeout <= 600):
+        raise CapplanError(f"must be a number of seconds in (0, 600], got {timeout:g}", field="--timeout")
     date = _today(today)
     base = load_price_book(name)
     if from_file:

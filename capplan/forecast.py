@@ -25,6 +25,7 @@ from typing import Callable
 
 import numpy as np
 
+from capplan import limits
 from capplan.errors import CapplanError
 from capplan.model.tier import Tier
 from capplan.model.timeouts import PathTimer, path_timers
@@ -63,11 +64,14 @@ class RunSettings:
 
     def __post_init__(self):
         if self.replications < 2:
-            raise CapplanError("need at least 2 replications for a confidence interval", field="replications")
-        if self.duration is not None and not (0 < self.duration < math.inf):
-            raise CapplanError("must be a positive, finite time", field="duration")
-        if self.warmup is not None and not (0 <= self.warmup < math.inf):
-            raise CapplanError("must be a finite time, not negative", field="warmup")
+            raise CapplanError(f"need at least 2 replications for a confidence interval, got {self.replications}",
+                               field="--replications")
+        limits.check_int(self.replications, "--replications", 2, limits.MAX_REPLICATIONS)
+        limits.check_seed(self.seed)
+        if self.workers is not None:
+            limits.check_int(self.workers, "--workers", 1, limits.MAX_WORKERS)
+        limits.check_run_seconds(self.duration, "--duration", positive=True)
+        limits.check_run_seconds(self.warmup, "--warmup", positive=False)
 
 
 @dataclass(frozen=True)
@@ -182,15 +186,14 @@ def load_scale(tier: Tier, workload: Workload, users: int, full: Screen | None =
             raise CapplanError(
                 f"{users:,} users make {net_users:,} session users at the peak on {tier.name}; capplan simulates at "
                 f"most {MAX_SIM_USERS:,} at once (about {int(MAX_SIM_USERS / per_user):,} registered users with this "
-                "workload) and this sizing is not over capacity there", field="users")
+                "workload) and this sizing is not over capacity there", field="--users")
         scale = min(scale, capped)
     return scale, full
 
 
 def forecast_tiers(tiers: list[Tier], workload: Workload, users: int, settings: RunSettings = RunSettings(),
                    on_done: Callable[[], None] | None = None) -> list[TierForecast]:
-    if users <= 0:
-        raise CapplanError("must be a positive number of registered users", field="users")
+    limits.check_users(users)
     plans = []
     jobs = []
     for tier in tiers:
@@ -203,6 +206,9 @@ def forecast_tiers(tiers: list[Tier], workload: Workload, users: int, settings: 
             duration = settings.duration
         if settings.warmup is not None:
             warmup = settings.warmup
+        if settings.duration is not None or settings.warmup is not None:
+            limits.check_events(scr.events_per_s, warmup, duration,
+                                field="--duration" if settings.duration is not None else "--warmup")
         plans.append((tier, net, full, scale))
         jobs.append((net, duration, warmup, settings.replications, settings.seed))
     results = run_many(jobs, workers=settings.workers, on_done=on_done)

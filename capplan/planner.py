@@ -17,6 +17,8 @@ import math
 from dataclasses import dataclass, field, replace
 
 from capplan.errors import CapplanError
+from capplan.floor import Floor, latency_floors
+from capplan.limits import MAX_REPLICAS, MAX_SERVERS, check_users
 from capplan.forecast import RunSettings, TierForecast, forecast_tiers
 from capplan.model.tier import Tier
 from capplan.sim.build import build_network
@@ -28,6 +30,7 @@ MEMORY_CEILING = 0.80    # [seed] HPA averageUtilization 80 (memory)
 OTHER_CEILING = 0.70     # [assumption] same headroom for databases, Redis, pools and queue workers
 MAX_SCREEN_STEPS = 200
 MAX_SIM_ROUNDS = 5
+MAX_GROWTH = 4.0         # a knob grows at most 4x per simulation round (the next round measures again)
 MEMORY_STEP_MIB = 512
 MIN_MEMORY_MIB = 1024    # [librechat] maintainers: 1 GB minimum per instance
 
@@ -40,11 +43,11 @@ class SLO:
 
     def __post_init__(self):
         if not self.p95_s > 0:
-            raise CapplanError("must be positive", field="slo-p95")
+            raise CapplanError(f"must be positive, got {self.p95_s:g} s", field="--slo-p95")
         if self.ttft_p95_s is not None and not self.ttft_p95_s > 0:
-            raise CapplanError("must be positive", field="slo-ttft-p95")
-        if not 0 <= self.max_error_rate < 1:
-            raise CapplanError("must be in [0, 1)", field="max-error-rate")
+            raise CapplanError(f"must be positive, got {self.ttft_p95_s:g} s", field="--slo-ttft-p95")
+        if not 0 <= self.max_error_rate < 1:  # NaN fails this too
+            raise CapplanError(f"must be a share in [0, 1), got {self.max_error_rate:g}", field="--max-error-rate")
 
 
 @dataclass(frozen=True)
@@ -131,7 +134,11 @@ def grow(tier: Tier, sizing: Sizing, resource: str, utilization: float) -> Sizin
         if tier.single_instance:
             raise _CannotGrow(f"{resource}: one Node process is the whole architecture")
         current = sizing.replicas_of(svc)
-        new = max(current + 1, math.ceil(current * factor))
+        new = max(current + 1, math.ceil(current * min(factor, MAX_GROWTH)))
+        if new > MAX_REPLICAS:
+            if current >= MAX_REPLICAS:
+                raise _CannotGrow(f"{resource}: more than {MAX_REPLICAS:,} replicas (capplan's limit)")
+            new = MAX_REPLICAS
         return replace(sizing, replicas=tuple((n, new if n == svc else r) for n, r in sizing.replicas))
     if resource.startswith("memory:"):
         svc = resource.split(":", 1)[1]
@@ -140,7 +147,7 @@ def grow(tier: Tier, sizing: Sizing, resource: str, utilization: float) -> Sizin
             raise _CannotGrow(f"{resource}: more than 16 GiB per process")
         return replace(sizing, memory_mib=tuple((n, new if n == svc else m) for n, m in sizing.memory_mib))
     if resource == "queue.workers" and sizing.queue_workers is not None:
-        return replace(sizing, queue_workers=max(sizing.queue_workers + 1, math.ceil(sizing.queue_workers * factor)))
+        return replace(sizing, queue_workers=_capped(resource, sizing.queue_workers, factor, 1, MAX_SERVERS))
     if resource in ("mongo.primary", "mongo.secondary"):
         if sizing.mongo_cores < 16:
             return replace(sizing, mongo_cores=sizing.mongo_cores * 2)
@@ -152,17 +159,25 @@ def grow(tier: Tier, sizing: Sizing, resource: str, utilization: float) -> Sizin
             raise _CannotGrow("redis: 16 primaries")
         return replace(sizing, redis_nodes=max(sizing.redis_nodes + 1, math.ceil(sizing.redis_nodes * factor)))
     if resource.endswith(".db_pool"):
-        return replace(sizing, pool_per_process=max(sizing.pool_per_process + 5, math.ceil(sizing.pool_per_process * factor)))
+        return replace(sizing, pool_per_process=_capped(resource, sizing.pool_per_process, factor, 5, MAX_SERVERS))
     if resource == "proxy.connections":
-        return replace(sizing, proxy_connections=math.ceil(sizing.proxy_connections * max(factor, 2.0)))
+        return replace(sizing, proxy_connections=_capped(resource, sizing.proxy_connections, max(factor, 2.0), 1,
+                                                         MAX_SERVERS))
     if resource == "kafka.consumers" and sizing.event_consumers is not None:
-        return replace(sizing, event_consumers=max(sizing.event_consumers + 1, math.ceil(sizing.event_consumers * factor)))
+        return replace(sizing, event_consumers=_capped(resource, sizing.event_consumers, factor, 1, MAX_REPLICAS))
     if resource.startswith("llm."):
         raise _CannotGrow(f"{resource}: the LLM provider account's limit, not the architecture's "
                           "(set llm.limits in the workload to your account's)")
     if resource.startswith("rate limit"):
         raise _CannotGrow(f"{resource}: a rate limit the workload sets (rate_limits), not a knob capplan sizes")
     raise _CannotGrow(f"{resource}: not a knob capplan sizes")
+
+
+def _capped(resource: str, current: int, factor: float, step: int, limit: int) -> int:
+    """current grown by ``factor`` (at least ``step``, at most MAX_GROWTH x), never past ``limit``."""
+    if current >= limit:
+        raise _CannotGrow(f"{resource}: already at {limit:,}, capplan's limit")
+    return min(limit, max(current + step, math.ceil(current * min(factor, MAX_GROWTH))))
 
 
 @dataclass
@@ -176,6 +191,7 @@ class PlannedTier:
     screen_rejections: int = 0       # candidate sizings the analytic screen turned down (sims saved)
     simulations: int = 0
     history: list[str] = field(default_factory=list)
+    floor: Floor | None = None       # zero-load latency floor (no sizing goes below it)
 
 
 def _screen_size(tier: Tier, workload: Workload, users: int, sizing: Sizing) -> tuple[Sizing, int, str | None]:
@@ -213,8 +229,7 @@ def meets_slo(f: TierForecast, slo: SLO) -> tuple[bool, str]:
 def size_tiers(tiers: list[Tier], workload: Workload, users: int, slo: SLO, require_ha: bool = False,
                settings: RunSettings = RunSettings(replications=4), on_progress=None) -> list[PlannedTier]:
     """Smallest SLO-meeting sizing per tier: analytic screen first, then confirmation by simulation."""
-    if users <= 0:
-        raise CapplanError("must be a positive number of registered users", field="users")
+    check_users(users)
     plans: list[PlannedTier] = []
     for tier in tiers:
         if require_ha and tier.single_instance:
@@ -226,6 +241,12 @@ def size_tiers(tiers: list[Tier], workload: Workload, users: int, slo: SLO, requ
                            screen_rejections=rejected)
         plans.append(plan)
     pending = [p for p in plans if p.feasible]
+    # an SLO below a tier's zero-load floor has its answer before any sizing is simulated
+    _check_floors(pending, workload, users, settings)
+    for plan in pending:
+        if below := _below_floor(plan.floor, slo):
+            plan.feasible, plan.reason = False, below
+    pending = [p for p in pending if p.feasible]
     # the deployment the planner sizes is the one `capplan render` writes: its proxy and load
     # balancer timeouts sit above the longest stream, so only fixed timers can cut a stream
     settings = replace(settings, configured_timers=True)
@@ -248,7 +269,7 @@ def size_tiers(tiers: list[Tier], workload: Workload, users: int, slo: SLO, requ
             util = f.utilization[resource].mean if resource in f.utilization else 1.0
             # Grow at least 25%, more the further the p95 is from the SLO (queueing delay falls
             # roughly with the square of the added headroom near saturation).
-            miss = max(1.25, (f.api_latency.p95.high / slo.p95_s) ** 2)
+            miss = min(MAX_GROWTH, max(1.25, (f.api_latency.p95.high / slo.p95_s) ** 2))
             try:
                 plan.sizing = grow(plan.tier, plan.sizing, resource, max(util, ceiling(resource) * miss))
             except _CannotGrow as exc:
@@ -261,6 +282,26 @@ def size_tiers(tiers: list[Tier], workload: Workload, users: int, slo: SLO, requ
         plan.feasible = False
         plan.reason = f"simulation: SLO still missed after {MAX_SIM_ROUNDS} rounds ({plan.history[-1]})"
     return plans
+
+
+def _check_floors(plans: list[PlannedTier], workload: Workload, users: int, settings: RunSettings) -> None:
+    """The zero-load latency floor of each plan (one parallel batch): an SLO below it has its answer
+    now, however many replicas one would add."""
+    if not plans:
+        return
+    floors = latency_floors([p.sized for p in plans], workload, users, seed=settings.seed, workers=settings.workers)
+    for plan, floor in zip(plans, floors):
+        plan.floor = floor
+
+
+def _below_floor(floor: Floor, slo: SLO) -> str:
+    """Why the SLO is out of reach at any size ("" when it is not below the floor's 95% interval)."""
+    for metric, target, est in (("p95 API latency", slo.p95_s, floor.api_p95),
+                                ("p95 time to first token", slo.ttft_p95_s, floor.ttft_p95)):
+        if target is not None and target < est.low:
+            return (f"unreachable: {metric} {target:g} s is below this tier's zero-load floor of {est.mean:.3g} s "
+                    f"(95% CI {est.low:.3g}-{est.high:.3g} s, nothing waiting); no sizing goes below it")
+    return ""
 
 
 def _memory_from_peak(sizing: Sizing, f: TierForecast) -> Sizing:

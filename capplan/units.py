@@ -5,6 +5,7 @@ Inside capplan time is seconds, memory MiB, rates per second, shares fractions.
 
 from __future__ import annotations
 
+import math
 import re
 
 _DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(us|ms|s|sec|m|min|h|hr|d)?\s*$")
@@ -16,16 +17,23 @@ _MEMORY_FACTORS = {None: 1.0, "Ki": 1 / 1024, "Mi": 1.0, "Gi": 1024.0, "Ti": 102
                    "G": 1e9 / 2**20, "GB": 1e9 / 2**20, "T": 1e12 / 2**20, "TB": 1e12 / 2**20}
 
 
+def _finite(value: float, what: str, raw: object) -> float:
+    # "1e400s" parses as infinity and "nan" as NaN: neither is a time, size or share anyone means
+    if not math.isfinite(value):
+        raise ValueError(f"not a finite {what}: {raw!r}")
+    return value
+
+
 def parse_duration(value: object) -> float:
     """Seconds from a number (already seconds) or a string such as "500ms", "2s", "15min", "1h"."""
     if isinstance(value, bool):
         raise ValueError(f"not a duration: {value!r}")
     if isinstance(value, (int, float)):
-        return float(value)
+        return _finite(float(value), "duration", value)
     if isinstance(value, str):
         match = _DURATION.match(value)
         if match:
-            return float(match.group(1)) * _DURATION_FACTORS[match.group(2)]
+            return _finite(float(match.group(1)) * _DURATION_FACTORS[match.group(2)], "duration", value)
     raise ValueError(f"not a duration: {value!r} (use seconds or e.g. '500ms', '2s', '15min', '1h')")
 
 
@@ -34,11 +42,11 @@ def parse_memory_mib(value: object) -> float:
     if isinstance(value, bool):
         raise ValueError(f"not a memory size: {value!r}")
     if isinstance(value, (int, float)):
-        return float(value)
+        return _finite(float(value), "memory size", value)
     if isinstance(value, str):
         match = _MEMORY.match(value)
         if match:
-            return float(match.group(1)) * _MEMORY_FACTORS[match.group(2)]
+            return _finite(float(match.group(1)) * _MEMORY_FACTORS[match.group(2)], "memory size", value)
     raise ValueError(f"not a memory size: {value!r} (use MiB or e.g. '512Mi', '2Gi')")
 
 
@@ -47,11 +55,13 @@ def parse_fraction(value: object) -> float:
     if isinstance(value, bool):
         raise ValueError(f"not a share: {value!r}")
     if isinstance(value, (int, float)):
-        return float(value)
+        return _finite(float(value), "share", value)
     if isinstance(value, str):
         text = value.strip()
         try:
-            return float(text[:-1]) / 100.0 if text.endswith("%") else float(text)
+            share = float(text[:-1]) / 100.0 if text.endswith("%") else float(text)
         except ValueError:
             pass
+        else:
+            return _finite(share, "share", value)
     raise ValueError(f"not a share: {value!r} (use 0.7 or '70%')")

@@ -110,7 +110,7 @@ def test_a_point_too_large_to_simulate_and_not_over_capacity_is_refused():
                      mongo__cores=16, mongo__shards=4)
     with pytest.raises(CapplanError, match="simulates at most 50,000") as err:
         forecast_tiers([huge], load_workload(), 2_000_000)
-    assert "\n" not in str(err.value) and str(err.value).startswith("users: ")
+    assert "\n" not in str(err.value) and str(err.value).startswith("--users: ")
 
 
 def test_provider_picks_the_load_balancer_timer():

@@ -53,8 +53,8 @@ def test_cloud_lb_resolves_per_provider():
     assert timer_for("cloud_lb", "azure") == timer_for("appgw")
 
 
-@pytest.mark.parametrize("kind,provider,field", [("f5", None, "kind"), ("cloud_lb", None, "provider"),
-                                                 ("cloud_lb", "oracle", "provider"), ("", "aws", "kind")])
+@pytest.mark.parametrize("kind,provider,field", [("f5", None, "kind"), ("cloud_lb", None, "--provider"),
+                                                 ("cloud_lb", "oracle", "--provider"), ("", "aws", "kind")])
 def test_bad_kind_or_provider_is_a_one_line_error(kind, provider, field):
     with pytest.raises(CapplanError) as err:
         timer_for(kind, provider)

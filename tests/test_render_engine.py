@@ -65,7 +65,7 @@ def test_all_targets_sorted_and_deduplicated() -> None:
 def test_unknown_or_missing_target_is_a_capplan_error_naming_target(targets: list[str]) -> None:
     with pytest.raises(CapplanError) as excinfo:
         render(example_context(), targets)
-    assert excinfo.value.field == "target" and "target" in str(excinfo.value)
+    assert excinfo.value.field == "--target" and "target" in str(excinfo.value)
 
 
 def test_rendering_is_deterministic() -> None:

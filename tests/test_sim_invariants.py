@@ -4,6 +4,7 @@ a bill never falls as users grow, a stable point agrees with itself at two run l
 overloaded point is unstable at both."""
 
 import datetime as dt
+import math
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -60,9 +61,15 @@ def test_no_station_carries_more_work_than_its_servers_and_throughput_stays_unde
     for name, u in f.utilization.items():
         if not name.startswith("memory:"):
             assert u.mean <= 1.0 + 1e-9, name
-    # the closed users never send more than they offer (with no queueing at all): the interval of the
-    # carried rate starts below the offered rate
-    assert f.messages_per_second.low <= f.offered_messages_per_second * (1 + EDGE)
+    # the closed users never send more than they could with no queueing at all: N users thinking
+    # E[Z] between messages complete at most N T / E[Z] cycles in T (+ N started before the window),
+    # up to the sampling noise of the count (4 sigma). (Comparing the 2-replication interval with
+    # the offered rate x 1.02 failed by chance: the session population is rounded up, and a short
+    # run's count varies by several percent.)
+    active, think = int(net.notes["active_users"]), WORKLOAD.think_time.mean
+    for rep in res.replications:
+        most = active * rep.measured_time / think + active
+        assert rep.metrics["response:message"].n <= most + 4 * math.sqrt(most), (tier, users)
 
 
 def test_the_node_loop_carries_requests_and_every_streamed_delta():

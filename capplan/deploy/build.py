@@ -179,7 +179,7 @@ class _Builder:
         if choice == "managed":
             if atlas is None:
                 raise CapplanError(f"no managed MongoDB row in pricing/{self.provider}.yaml with {m.cores} vCPU",
-                                   field="mongodb")
+                                   field="--mongodb")
             return "managed"
         if choice == "self_hosted":
             return "self_hosted"
@@ -221,7 +221,7 @@ class _Builder:
             redis_mode = opts.redis if opts.redis != "auto" else ("managed" if self.kubernetes else "self_hosted")
             if redis_mode == "self_hosted" and self.kubernetes:
                 raise CapplanError("Kubernetes tiers use a managed Redis (ElastiCache, Memorystore, Azure Cache); "
-                                   "self-hosted Redis is rendered for compose tiers only", field="redis")
+                                   "self-hosted Redis is rendered for compose tiers only", field="--redis")
         shards = 1 if t.single_instance else t.mongo.shards
         members = 1 if t.single_instance else 1 + t.mongo.secondaries
         redis_row, redis_nodes = None, 0
@@ -417,8 +417,9 @@ class _Builder:
         candidates = ([self.book.get(self.opts.app_instance)] if self.opts.app_instance
                       else [r for r in self.book.instances("instance") if not r.burstable])
         if self.opts.app_instance and candidates[0].category != "instance":
-            raise CapplanError(f"{self.opts.app_instance} is a {candidates[0].category} row, not an instance type",
-                               field="instance")
+            what = f"a {candidates[0].category} row" if candidates[0].category else f"priced per {candidates[0].unit}"
+            raise CapplanError(f"{self.opts.app_instance} is {what}, not an instance type (see the "
+                               f"category: instance rows of pricing/{self.book.provider}.yaml)", field="--instance")
         best = None
         low, high = self.shapes(pods, sidecar, False), self.shapes(pods, sidecar, True)
         disk = self.book.role("node_disk")   # every node also pays for its root disk
@@ -443,10 +444,10 @@ class _Builder:
             if self.opts.app_instance:
                 raise CapplanError(f"{self.opts.app_instance} cannot hold a {biggest.name} pod ({biggest.cpu_request_m}m"
                                    f" CPU, {biggest.memory_request_mib} MiB) beside the platform's DaemonSets",
-                                   field="instance")
+                                   field="--instance")
             raise CapplanError(f"no instance type in the {self.provider} price book fits a {biggest.name} pod "
                                f"({biggest.cpu_request_m}m CPU, {biggest.memory_request_mib} MiB) with the "
-                               "platform's DaemonSets", field="instance")
+                               "platform's DaemonSets", field="--instance")
         _, row, n_min, n_max, free = best
         return NodeGroup(name=name, instance_row=row.id, instance_type=plat.instance_type_name(self.provider, row.id),
                           nodes_min=n_min, nodes_max=n_max, disk_gib=NODE_ROOT_DISK_GIB, role="app",
@@ -467,7 +468,7 @@ class _Builder:
                 break
         if chosen is None:
             raise CapplanError(f"no instance type in the {self.provider} price book holds a {cores}-core MongoDB "
-                               "member", field="mongodb")
+                               "member", field="--mongodb")
         row, free = chosen
         count = shards * members
         cpu = int(free.cpu_m // 100 * 100)
@@ -512,7 +513,7 @@ class _Builder:
         t = self.tier
         if shards > 1 and mongo_mode == "self_hosted":
             raise CapplanError(f"tier {t.name}: compose runs one MongoDB replica set, the tier has {shards} shards; "
-                               "use --mongodb managed", field="mongodb")
+                               "use --mongodb managed", field="--mongodb")
         host = "compose/docker-compose.yml"
         self.pods.append(Pod(name="nginx", kind="service", rendered=f"{host}#services/nginx", replicas_min=1,
                              replicas_max=1, cpu_request_m=250, cpu_limit_m=1000, memory_request_mib=256,
@@ -550,13 +551,13 @@ class _Builder:
             row = self.book.get(self.opts.app_instance)
             if (row.vcpu or 0) * 1000 < cpu_m or float(row.memory_gib or 0) * 1024 < mem:
                 raise CapplanError(f"{row.id} has {row.vcpu} vCPU / {row.memory_gib} GiB; the compose host needs "
-                                   f"{cpu_m / 1000:g} vCPU / {mem / 1024:.1f} GiB", field="instance")
+                                   f"{cpu_m / 1000:g} vCPU / {mem / 1024:.1f} GiB", field="--instance")
         else:
             rows = [r for r in self.book.instances("instance") if not r.burstable
                     and float(r.vcpu or 0) * 1000 >= cpu_m and float(r.memory_gib or 0) * 1024 >= mem]
             if not rows:
                 raise CapplanError(f"no instance type in the {self.provider} price book holds the compose host "
-                                   f"({cpu_m / 1000:g} vCPU, {mem / 1024:.1f} GiB)", field="instance")
+                                   f"({cpu_m / 1000:g} vCPU, {mem / 1024:.1f} GiB)", field="--instance")
             row = rows[0]
         self.groups.append(NodeGroup(name="host", instance_row=row.id, instance_type=plat.instance_type_name(self.provider, row.id),
                                      nodes_min=1, nodes_max=1, disk_gib=HOST_ROOT_DISK_GIB, role="host",

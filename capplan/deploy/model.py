@@ -17,7 +17,7 @@ MANAGED = "managed, outside the manifests"
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # .inf and .nan are no one's numbers
 
 
 class Pod(_Frozen):

@@ -39,7 +39,7 @@ def nodes_needed(pods: list[PodShape], node: Resources, zones: int) -> int:
     for pod in pods:
         if pod.count and not (pod.cpu_m <= node.cpu_m and pod.memory_mib <= node.memory_mib and node.pods >= 1):
             raise CapplanError(f"a {pod.name} pod ({pod.cpu_m}m CPU, {pod.memory_mib} MiB) does not fit a node with "
-                               f"{node.cpu_m}m CPU and {node.memory_mib} MiB schedulable", field="instance")
+                               f"{node.cpu_m}m CPU and {node.memory_mib} MiB schedulable", field="--instance")
     per_zone: list[list[list[int]]] = [[] for _ in range(zones)]   # zone -> nodes -> [cpu, mem, pods] free
     items: list[tuple[PodShape, int]] = []   # (pod, zone or -1 for any)
     for pod in pods:

@@ -69,7 +69,7 @@ def _provider(provider: str) -> dict[str, Any]:
     providers = platform()["providers"]
     if provider not in providers:
         raise CapplanError(f"no Kubernetes platform data for {provider!r}; known: {', '.join(providers)}",
-                           field="provider")
+                           field="--provider")
     return providers[provider]
 
 
@@ -117,7 +117,7 @@ def allocatable(provider: str, row: PriceRow) -> Resources:
     """What the kubelet hands to pods on one node of instance ``row`` (kube/system reserve and the
     eviction threshold taken off), as the provider's formulas in the platform file give it."""
     if row.vcpu is None or row.memory_gib is None:
-        raise CapplanError(f"row {row.id!r} has no vcpu/memory_gib", field="instance")
+        raise CapplanError(f"row {row.id!r} has no vcpu/memory_gib", field="--instance")
     p = _provider(provider)
     a = p["allocatable"]
     vcpu, nominal_mib = float(row.vcpu), float(row.memory_gib) * 1024

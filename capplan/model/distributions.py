@@ -21,7 +21,7 @@ class Dist(BaseModel):
     number of phases; gamma and lognormal take any cv > 0.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # .inf and .nan are no one's numbers
 
     kind: DistKind = "exponential"
     mean: Seconds

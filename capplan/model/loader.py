@@ -5,32 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from capplan.data import data_dir
 from capplan.errors import CapplanError
+from capplan.files import read_yaml  # noqa: F401  (re-exported: callers read YAML through the loader)
 from capplan.model.network import NetworkModel
 from capplan.model.tier import Tier
 from capplan.model.workload import Workload
 
 DEFAULT_WORKLOAD = "librechat"
-
-
-def read_yaml(path: Path) -> Any:
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise CapplanError("file not found", field=str(path)) from None
-    except OSError as exc:
-        raise CapplanError(f"cannot read: {exc.strerror}", field=str(path)) from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "not valid YAML"
-        raise CapplanError(f"malformed YAML{where}: {problem}", field=str(path)) from None
 
 
 def validation_message(exc: ValidationError, source: str) -> str:
@@ -152,8 +136,8 @@ def load_tier(name: str) -> Tier:
     files = _tier_files()
     if name not in files:
         raise CapplanError(f"unknown tier {name!r} (known: {', '.join(bundled_tier_names(variants=True))})",
-                           field="tier")
+                           field="--tier")
     scenario = load_scenario(files[name])
     if not isinstance(scenario, Tier):  # pragma: no cover - bundled files are tiers
-        raise CapplanError(f"{name} is not a tier", field="tier")
+        raise CapplanError(f"{name} is not a tier", field="--tier")
     return scenario

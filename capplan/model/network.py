@@ -20,18 +20,19 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from capplan.limits import MAX_POPULATION, MAX_REPLICAS, MAX_RUN_S, MAX_SERVERS
 from capplan.model.distributions import Dist, Seconds
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # .inf and .nan are no one's numbers
 
 
 class StationModel(_Strict):
     name: str = Field(min_length=1)
-    servers: int = Field(default=1, ge=1)
-    capacity: int | None = Field(default=None, ge=1, description="max customers incl. in service (K)")
-    instances: int = Field(default=1, ge=1)
+    servers: int = Field(default=1, ge=1, le=MAX_SERVERS)
+    capacity: int | None = Field(default=None, ge=1, le=MAX_POPULATION, description="max customers incl. in service (K)")
+    instances: int = Field(default=1, ge=1, le=MAX_REPLICAS)
     # fcfs: first come first served; ps: processor sharing (every customer present gets an equal
     # share of the servers); is: infinite servers (a delay station: nobody waits)
     discipline: Literal["fcfs", "ps", "is"] = "fcfs"
@@ -47,7 +48,7 @@ class StationModel(_Strict):
 
 class PoolModel(_Strict):
     name: str = Field(min_length=1)
-    size: int = Field(ge=1)
+    size: int = Field(ge=1, le=MAX_SERVERS)
     loss: bool = False
 
 
@@ -77,7 +78,7 @@ class StepModel(_Strict):
 class ClassModel(_Strict):
     name: str = Field(min_length=1)
     interarrival: Dist | None = None
-    population: int | None = Field(default=None, ge=1)
+    population: int | None = Field(default=None, ge=1, le=MAX_POPULATION)
     think: Dist | None = None
     route: list[StepModel] = Field(min_length=1)
 
@@ -99,8 +100,8 @@ class NetworkModel(_Strict):
     stations: list[StationModel] = Field(min_length=1)
     pools: list[PoolModel] = Field(default_factory=list)
     classes: list[ClassModel] = Field(min_length=1)
-    duration: Seconds = Field(default=10_000.0, gt=0, description="measured simulated time per replication")
-    warmup: Seconds = Field(default=1_000.0, description="simulated time discarded before measuring")
+    duration: Seconds = Field(default=10_000.0, gt=0, le=MAX_RUN_S, description="measured simulated time per replication")
+    warmup: Seconds = Field(default=1_000.0, le=MAX_RUN_S, description="simulated time discarded before measuring")
     state_limit: int = Field(default=30, ge=1, le=10_000, description="P(N = n) reported for n below this; the rest is the tail")
 
     @model_validator(mode="after")

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from capplan.limits import MAX_REPLICATIONS, MAX_SEED, MAX_USERS
 from capplan.model.distributions import Seconds
 from capplan.units import parse_fraction
 
@@ -21,16 +22,16 @@ def _percent(value: object) -> float:
     return float(value)
 
 
-Percent = Annotated[float, BeforeValidator(_percent), Field(ge=0)]
+Percent = Annotated[float, BeforeValidator(_percent), Field(ge=0, allow_inf_nan=False)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # .inf and .nan are no one's numbers
 
 
 class Users(_Strict):
-    now: int = Field(ge=1)
-    forecast: int = Field(ge=1)          # the sizing must hold for this many registered users
+    now: int = Field(ge=1, le=MAX_USERS)
+    forecast: int = Field(ge=1, le=MAX_USERS)   # the sizing must hold for this many registered users
 
     @model_validator(mode="after")
     def _order(self) -> "Users":
@@ -42,11 +43,11 @@ class Users(_Strict):
 class SLOSpec(_Strict):
     p95: Seconds = Field(gt=0)                       # p95 API latency
     ttft_p95: Seconds | None = None                  # p95 time to first token
-    max_error_rate: float = Field(default=0.01, ge=0, lt=1)
+    max_error_rate: float = Field(default=0.01, ge=0, lt=1, allow_inf_nan=False)
 
 
 class Budget(_Strict):
-    monthly_usd: float = Field(gt=0)
+    monthly_usd: float = Field(gt=0, allow_inf_nan=False)
     max_increase_pct: Percent | None = None          # against --baseline
     scope: Literal["infrastructure", "total"] = "infrastructure"   # total includes LLM tokens
 
@@ -68,8 +69,8 @@ class Plan(_Strict):
     slo: SLOSpec
     budget: Budget
     purchase: Literal["on_demand", "commit_1y", "commit_3y", "spot"] = "on_demand"
-    seed: int = 1
-    replications: int = Field(default=4, ge=2)
+    seed: int = Field(default=1, ge=0, le=MAX_SEED)
+    replications: int = Field(default=4, ge=2, le=MAX_REPLICATIONS)
     today: dt.date | None = None                     # pins price-age warnings (default: the run's date)
 
     @model_validator(mode="after")

@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from capplan.limits import MAX_PROCESSES, MAX_REPLICAS, MAX_SERVERS
 from capplan.model.distributions import Dist, Seconds
 from capplan.model.workload import MiB, Share
 
@@ -22,7 +23,7 @@ QUEUE_NOTE = "needs a LibreChat code change: LibreChat ships no job queue (no bu
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # .inf and .nan are no one's numbers
 
 
 class ClaimedUsers(_Strict):
@@ -42,9 +43,9 @@ class Proxy(_Strict):
     # Application Gateway on Azure); its timer is the provider's (scenarios/proxies.yaml).
     kind: Literal["direct", "nginx", "haproxy", "alb", "gclb", "appgw", "cloud_lb", "gateway"]
     timeout: Seconds | None = None        # the kind's timer set to this value (None: its default)
-    max_connections: int = Field(ge=1)    # open client connections (SSE streams included)
+    max_connections: int = Field(ge=1, le=MAX_SERVERS)    # open client connections (SSE streams included)
     balance: Literal["round_robin", "least_conn", "random"] = "round_robin"
-    workers: int = Field(default=1, ge=1)
+    workers: int = Field(default=1, ge=1, le=MAX_REPLICAS)
     cpu_per_request: Dist
 
     @model_validator(mode="before")
@@ -62,16 +63,16 @@ class Mesh(_Strict):
     """A service mesh between the ingress and the app (the seed's Istio DestinationRule and route)."""
 
     kind: Literal["istio"] = "istio"
-    gateways: int = Field(default=1, ge=1)           # ingress gateway pods: each Envoy has its own pools
-    max_connections: int | None = Field(default=None, ge=1)          # connectionPool.tcp.maxConnections
-    http1_max_pending_requests: int | None = Field(default=None, ge=0)  # connectionPool.http.http1MaxPendingRequests
+    gateways: int = Field(default=1, ge=1, le=MAX_REPLICAS)           # ingress gateway pods: each Envoy has its own pools
+    max_connections: int | None = Field(default=None, ge=1, le=MAX_SERVERS)          # connectionPool.tcp.maxConnections
+    http1_max_pending_requests: int | None = Field(default=None, ge=0, le=MAX_SERVERS)  # connectionPool.http.http1MaxPendingRequests
     route_timeout: Seconds | None = None             # VirtualService http timeout: a total-response timer
 
 
 class Service(_Strict):
     name: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
-    replicas: int = Field(ge=1)
-    processes: int = Field(default=1, ge=1)   # Node processes per replica (LibreChat: 1, PM2 cluster: more)
+    replicas: int = Field(ge=1, le=MAX_REPLICAS)
+    processes: int = Field(default=1, ge=1, le=MAX_PROCESSES)   # Node processes per replica (LibreChat: 1, PM2 cluster: more)
     cpu: float = Field(gt=0)                  # CPU cores limit per replica
     memory: MiB = Field(gt=0)                 # memory limit per replica
     base_memory: MiB                          # resident memory of an idle process
@@ -84,7 +85,7 @@ class Queue(_Strict):
 
     kind: Literal["bull"] = "bull"
     enabled: bool = True
-    workers: int = Field(ge=1)                # generations processed at once (worker concurrency)
+    workers: int = Field(ge=1, le=MAX_SERVERS)                # generations processed at once (worker concurrency)
 
     @model_validator(mode="before")
     @classmethod
@@ -101,8 +102,8 @@ class EventBus(_Strict):
     when partitions x consumer throughput is below the event rate."""
 
     kind: Literal["kafka"] = "kafka"
-    partitions: int = Field(ge=1)
-    consumers: int = Field(ge=1)              # consumers in the group (at most one per partition works)
+    partitions: int = Field(ge=1, le=MAX_REPLICAS)
+    consumers: int = Field(ge=1, le=MAX_REPLICAS)              # consumers in the group (at most one per partition works)
     events_per_message: float = Field(ge=0)
     consume_time: Dist                        # processing time of one event by a consumer
     produce_latency: Seconds = 0.0            # acks=all round trip the turn waits for
@@ -113,24 +114,24 @@ class EventBus(_Strict):
 
 
 class Mongo(_Strict):
-    shards: int = Field(default=1, ge=1)
-    cores: int = Field(ge=1)                 # cores per data-bearing node
-    secondaries: int = Field(default=0, ge=0)
+    shards: int = Field(default=1, ge=1, le=MAX_REPLICAS)
+    cores: int = Field(ge=1, le=MAX_PROCESSES)                 # cores per data-bearing node
+    secondaries: int = Field(default=0, ge=0, le=MAX_REPLICAS)
     read_from_secondaries: bool = False      # readPreference secondaryPreferred for API reads
-    pool_per_process: int = Field(ge=1)      # MONGO_MAX_POOL_SIZE (per Node process!)
-    max_connections: int | None = Field(default=None, ge=1)  # per member (e.g. Atlas M30: 3,000)
+    pool_per_process: int = Field(ge=1, le=MAX_SERVERS)      # MONGO_MAX_POOL_SIZE (per Node process!)
+    max_connections: int | None = Field(default=None, ge=1, le=MAX_SERVERS)  # per member (e.g. Atlas M30: 3,000)
     speed: float = Field(default=1.0, gt=0)  # service-time divisor relative to the workload's figures
 
 
 class Redis(_Strict):
     enabled: bool = True
-    nodes: int = Field(default=1, ge=1)      # primaries (cluster shards); each is single-threaded
+    nodes: int = Field(default=1, ge=1, le=MAX_REPLICAS)      # primaries (cluster shards); each is single-threaded
     streams: bool = True                     # USE_REDIS_STREAMS (defaults to USE_REDIS)
     sharded_pubsub: bool = False             # SPUBLISH: a delta goes to its shard only, not to every node
 
 
 class Regions(_Strict):
-    count: int = Field(default=1, ge=1)
+    count: int = Field(default=1, ge=1, le=MAX_REPLICAS)
     busiest_share: Share = 1.0               # share of users in the busiest region (the one simulated)
 
 

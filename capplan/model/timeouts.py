@@ -45,7 +45,7 @@ def timers_path() -> Path:
 class Timer(BaseModel):
     """One kind's stream-cutting timer: its semantics, default, setting name and source."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # .inf and .nan are no one's numbers
 
     timer: Literal["idle", "total", "none"]
     seconds: _PositiveSeconds | None = None       # the default; None: no timer unless the operator sets one
@@ -98,7 +98,7 @@ class Timer(BaseModel):
 class Timers(BaseModel):
     """Every kind's timer and the cloud load balancer each provider gives a Kubernetes tier."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # .inf and .nan are no one's numbers
 
     kinds: dict[str, Timer] = Field(min_length=1)
     provider_load_balancer: dict[str, str] = Field(min_length=1)
@@ -117,10 +117,10 @@ class Timers(BaseModel):
         if kind == CLOUD_LB:
             if provider is None:
                 raise CapplanError(f"{CLOUD_LB} needs a provider ({', '.join(self.provider_load_balancer)})",
-                                   field="provider")
+                                   field="--provider")
             if provider not in self.provider_load_balancer:
                 raise CapplanError(f"unknown provider {provider!r} (known: {', '.join(self.provider_load_balancer)})",
-                                   field="provider")
+                                   field="--provider")
             kind = self.provider_load_balancer[provider]
         if kind not in self.kinds:
             raise CapplanError(f"unknown kind {kind!r} (known: {', '.join([*self.kinds, CLOUD_LB])})", field="kind")

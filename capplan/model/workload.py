@@ -28,14 +28,15 @@ MAX_TURNS = 5000          # turn index where the geometric tail is cut (probabil
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # .inf and .nan are no one's numbers
 
 
 class Demand(_Strict):
     """How much users ask for: a day's messages and the busiest hour's share of them."""
 
     daily_active_share: Share = Field(gt=0)              # registered users who chat on a given day
-    messages_per_active_user_per_day: float = Field(gt=0)
+    # [limit] 5,000 a day is one message every 17 s around the clock: past any person's use
+    messages_per_active_user_per_day: float = Field(gt=0, le=5_000)
     peak_hour_share: Share = Field(gt=0)                 # share of a day's messages sent in its busiest hour
     active_days_per_month: float = Field(default=21.7, gt=0, le=31)
 

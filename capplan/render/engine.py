@@ -63,7 +63,7 @@ def outputs(target: str, ctx: RenderContext) -> tuple[str, ...]:
             return ("cluster/gke-flags.yaml",) + (("cluster/gke-nodepool-data-flags.yaml",) if data else ()) + (
                 "cluster/gke-nat-flags.yaml",)
         return ("cluster/aks-managedcluster.yaml",)
-    raise CapplanError(f"unknown target {target!r}; choose from {', '.join(TARGETS)}", field="target")
+    raise CapplanError(f"unknown target {target!r}; choose from {', '.join(TARGETS)}", field="--target")
 
 
 # Comment token per file suffix (every format rendered today uses '#').
@@ -100,10 +100,10 @@ def _targets(targets: Iterable[str]) -> list[str]:
         targets = [targets]
     chosen = list(dict.fromkeys(targets))
     if not chosen:
-        raise CapplanError(f"no target given; choose from {', '.join(TARGETS)}", field="target")
+        raise CapplanError(f"no target given; choose from {', '.join(TARGETS)}", field="--target")
     for target in chosen:
         if target not in TARGETS:
-            raise CapplanError(f"unknown target {target!r}; choose from {', '.join(TARGETS)}", field="target")
+            raise CapplanError(f"unknown target {target!r}; choose from {', '.join(TARGETS)}", field="--target")
     return chosen
 
 

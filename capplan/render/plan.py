@@ -27,10 +27,10 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import pydantic
-import yaml
 
 from capplan.deploy.platform import INSTANCE_ID as _INSTANCE_ID   # price-book row id -> type name
 from capplan.errors import CapplanError
+from capplan.files import parse_yaml, read_text
 from capplan.render.context import NodeGroupSpec, PodSpec, RenderContext
 from capplan.render.engine import TARGETS, render
 from capplan.render.lint import lint
@@ -61,16 +61,7 @@ def load_deploy(path: Path) -> dict:
     """
     path = Path(path)
     name = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise CapplanError("no such file", field=name) from None
-    except IsADirectoryError:
-        raise CapplanError("is a directory, not a saved plan", field=name) from None
-    except UnicodeDecodeError:
-        raise CapplanError("is not UTF-8 text", field=name) from None
-    except OSError as exc:
-        raise CapplanError(f"cannot read: {exc.strerror or exc}", field=name) from None
+    text = read_text(path)
     doc = _parse(text, path.suffix.lower(), name)
     return _deploy_block(doc, name)
 
@@ -93,13 +84,7 @@ def _parse(text: str, suffix: str, name: str) -> Any:
 
 
 def _parse_yaml(text: str, name: str) -> Any:
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise CapplanError(f"malformed YAML{where}: {problem}", field=name) from None
+    return parse_yaml(text, name)
 
 
 def _deploy_block(doc: Any, name: str) -> dict:
@@ -166,7 +151,7 @@ def instance_type(provider: str, row: str) -> str:
         raise CapplanError(f"unknown instance row {row!r}: not in pricing/{provider}.yaml",
                            field="deploy.node_instance_row") from None
     if priced.category != "instance":
-        raise CapplanError(f"row {row!r} is a {priced.category or 'non-instance'} row, not an instance type",
+        raise CapplanError(f"row {row!r} is {('a ' + priced.category + ' row') if priced.category else 'not a category: instance row'}, not an instance type",
                            field="deploy.node_instance_row")
     return name_prefix + row[len(prefix):]
 
@@ -295,16 +280,16 @@ def _chosen_targets(deploy: dict, targets: Iterable[str] | None) -> list[str]:
         # "all targets" means every target this plan can use
         if not applicable:
             raise CapplanError("no target applies: " + "; ".join(f"{t}: {w}" for t, w in why.items()),
-                               field="target")
+                               field="--target")
         return applicable
     chosen = [targets] if isinstance(targets, str) else list(dict.fromkeys(targets))
     unknown = [t for t in chosen if t not in why]
     if unknown:
-        raise CapplanError(f"unknown target {unknown[0]!r}; choose from {', '.join(TARGETS)}", field="target")
+        raise CapplanError(f"unknown target {unknown[0]!r}; choose from {', '.join(TARGETS)}", field="--target")
     refused = [f"{t}: {why[t]}" for t in chosen if why[t] is not None]
     if refused:
         raise CapplanError("; ".join(refused) + f" (targets for this plan: {', '.join(applicable) or 'none'})",
-                           field="target")
+                           field="--target")
     return chosen
 
 

@@ -35,7 +35,7 @@ def build_network(tier: Tier, workload: Workload, users: int, scale: float = 1.0
     Poisson stream at ``api_reads_per_message`` x that rate, JWT refreshes one per session user per
     ``refresh_interval``. ``scale`` (0 < scale <= 1) builds the same tier at that share of the load."""
     if users <= 0:
-        raise CapplanError("must be a positive number of registered users", field="users")
+        raise CapplanError("must be a positive number of registered users", field="--users")
     if not 0 < scale <= 1:
         raise CapplanError(f"must be in (0, 1], got {scale}", field="scale")
     region_users = max(1, round(users * tier.regions.busiest_share))

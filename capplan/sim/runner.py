@@ -162,12 +162,14 @@ def run_many(jobs: list[tuple[NetworkSpec, float, float, int, int]], workers: in
              on_done: Callable[[], None] | None = None) -> list[SimResult]:
     """Run several networks' replications in one process pool (keeps both cores busy across tiers).
 
-    jobs: (net, duration, warmup, replications, seed) per network; results in the same order.
+    jobs: (net, duration, warmup, replications, seed[, truncate]) per network; results in the same
+    order (``truncate``, default True: MSER-5 may discard more warm-up).
     """
     flat = []
-    for k, (net, duration, warmup, reps, seed) in enumerate(jobs):
+    for k, (net, duration, warmup, reps, seed, *rest) in enumerate(jobs):
+        truncate = rest[0] if rest else True
         for s in np.random.SeedSequence(seed).spawn(reps):
-            flat.append((k, (net, s, duration, warmup, True)))
+            flat.append((k, (net, s, duration, warmup, truncate)))
     workers = default_workers() if workers is None else workers
     out: list[list[ReplicationResult]] = [[] for _ in jobs]
     if workers <= 1 or len(flat) <= 1:
