@@ -17,7 +17,7 @@ import math
 from dataclasses import dataclass, field, replace
 
 from capplan.errors import CapplanError
-from capplan.floor import Floor, latency_floors
+from capplan.floor import Floor, floor_bounds, latency_floors
 from capplan.limits import MAX_REPLICAS, MAX_SERVERS, check_users
 from capplan.forecast import RunSettings, TierForecast, forecast_tiers
 from capplan.model.tier import Tier
@@ -191,7 +191,7 @@ class PlannedTier:
     screen_rejections: int = 0       # candidate sizings the analytic screen turned down (sims saved)
     simulations: int = 0
     history: list[str] = field(default_factory=list)
-    floor: Floor | None = None       # zero-load latency floor (no sizing goes below it)
+    floor: Floor | None = None       # zero-load latency floor (simulated when the SLO may be below it)
 
 
 def _screen_size(tier: Tier, workload: Workload, users: int, sizing: Sizing) -> tuple[Sizing, int, str | None]:
@@ -241,10 +241,11 @@ def size_tiers(tiers: list[Tier], workload: Workload, users: int, slo: SLO, requ
                            screen_rejections=rejected)
         plans.append(plan)
     pending = [p for p in plans if p.feasible]
-    # an SLO below a tier's zero-load floor has its answer before any sizing is simulated
-    _check_floors(pending, workload, users, settings)
+    # an SLO below a tier's zero-load floor has its answer before any sizing is simulated (the floor
+    # is simulated only where a cheap bound cannot rule it out)
+    _check_floors([p for p in pending if _floor_may_bind(p, workload, users, slo)], workload, users, settings)
     for plan in pending:
-        if below := _below_floor(plan.floor, slo):
+        if plan.floor is not None and (below := _below_floor(plan.floor, slo)):
             plan.feasible, plan.reason = False, below
     pending = [p for p in pending if p.feasible]
     # the deployment the planner sizes is the one `capplan render` writes: its proxy and load
@@ -292,6 +293,14 @@ def _check_floors(plans: list[PlannedTier], workload: Workload, users: int, sett
     floors = latency_floors([p.sized for p in plans], workload, users, seed=settings.seed, workers=settings.workers)
     for plan, floor in zip(plans, floors):
         plan.floor = floor
+
+
+def _floor_may_bind(plan: PlannedTier, workload: Workload, users: int, slo: SLO) -> bool:
+    """False when the SLO is at or above a rigorous upper bound on the tier's floor (floor_bounds)."""
+    api, ttft = floor_bounds(build_network(plan.sized, workload, users))
+    if api is None or slo.p95_s < api:
+        return True
+    return slo.ttft_p95_s is not None and (ttft is None or slo.ttft_p95_s < ttft)
 
 
 def _below_floor(floor: Floor, slo: SLO) -> str:

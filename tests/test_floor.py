@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import math
 
-from capplan.floor import UNLIMITED, latency_floor, zero_load
+import pytest
+
+from capplan.floor import UNLIMITED, floor_bounds, latency_floor, zero_load
 from capplan.forecast import RunSettings
 from capplan.model.loader import load_scenario, load_tier, load_workload
 from capplan.planner import SLO, apply_sizing, initial_sizing, size_tiers
@@ -63,7 +65,26 @@ def test_an_slo_below_every_floor_is_answered_without_sizing_anything():
         assert plan.floor is not None and plan.floor.api_p95.low > 0.001
 
 
-def test_a_reachable_slo_is_not_refused_by_the_floor():
-    plans = size_tiers([load_tier("tier2")], load_workload(), 3000, SLO(p95_s=2.0),
+def test_a_reachable_slo_is_not_refused_and_its_floor_not_simulated_when_the_bound_rules_it_out():
+    plans = size_tiers([load_tier("tier2")], load_workload(), 3000, SLO(p95_s=2.0, ttft_p95_s=5.0),
                        settings=RunSettings(replications=2, workers=1))
-    assert plans[0].feasible and plans[0].floor.api_p95.high < 2.0
+    assert plans[0].feasible and plans[0].floor is None
+    # just above the floor but below the bound: simulated, and not refused
+    plans = size_tiers([load_tier("tier2")], load_workload(), 3000, SLO(p95_s=0.15),
+                       settings=RunSettings(replications=2, workers=1))
+    assert plans[0].floor is not None and not plans[0].reason.startswith("unreachable")
+
+
+@pytest.mark.parametrize("workload", ["librechat", "reasoning"])
+@pytest.mark.parametrize("tier", ["current", "tier2", "microservices"])
+def test_the_cheap_bounds_lie_above_the_simulated_floor(tier, workload):
+    """floor_bounds (Cantelli on the path's mean and variance) must never be below the floor it lets
+    the planner skip: checked against the simulated floor's upper 95% limit."""
+    t = load_tier(tier)
+    sized = apply_sizing(t, initial_sizing(t, False))
+    wl = load_workload(workload)
+    api, ttft = floor_bounds(build_network(sized, wl, 3000))
+    floor = latency_floor(sized, wl, 3000, seed=4)
+    assert api is not None and ttft is not None
+    assert api >= floor.api_p95.high and ttft >= floor.ttft_p95.high
+    assert api < 10 * floor.api_p95.mean        # and tight enough to spare the simulation at everyday SLOs
