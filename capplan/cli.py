@@ -95,8 +95,10 @@ class _LazyProgress:
         elif self.progress is not None:
             if self.total is not None and self.done > self.total:
                 # the planner ran more rounds than estimated: the total is unknown, not "80/20"
+                # (rich's update(total=None) keeps the old total; a new task without one is indeterminate)
                 self.total = None
-                self.progress.update(self.task, total=None)
+                self.progress.remove_task(self.task)
+                self.task = self.progress.add_task(self.label, total=None, completed=self.done)
             self.progress.update(self.task, completed=self.done)
 
     def close(self):

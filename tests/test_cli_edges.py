@@ -97,3 +97,27 @@ def test_check_refuses_a_baseline_from_another_plan(tmp_path):
     again = capplan("check", "a.yaml", "--baseline", "own.json", "--format", "json", cwd=tmp_path)
     assert again.returncode == own.returncode
     assert json.loads(again.stdout)["cost"]["delta_usd"] == "0.00"
+
+
+def test_a_progress_bar_that_outruns_its_estimate_turns_indeterminate(monkeypatch):
+    """The planner may run more rounds than estimated: the bar must not end at '80/20'."""
+    import io
+
+    from rich.console import Console
+
+    import capplan.cli as cli
+
+    monkeypatch.setattr(cli, "err", Console(file=io.StringIO(), force_terminal=True))
+    bar = cli._LazyProgress(2, "sizing", enabled=True)
+    bar.start -= 5.0                      # past the one-second delay: the bar shows at once
+    for _ in range(5):
+        bar.advance()
+    task = bar.progress.tasks[0]
+    assert task.completed == 5 and task.total is None and bar.total is None
+    bar.close()
+    within = cli._LazyProgress(4, "sizing", enabled=True)
+    within.start -= 5.0
+    for _ in range(3):
+        within.advance()
+    assert within.progress.tasks[0].total == 4 and within.progress.tasks[0].completed == 3
+    within.close()
