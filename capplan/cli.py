@@ -568,6 +568,8 @@ def render(
             raise CapplanError(f"unknown target {t!r} (known: {', '.join(TARGETS)})", field="--target")
     if not dry_run and out_dir is None:
         raise CapplanError("say where to write (--out DIR) or use --dry-run", field="--out")
+    if not dry_run and out_dir.exists() and not out_dir.is_dir():   # before sizing, not after it
+        raise CapplanError("exists and is not a folder", field=f"--out {out_dir}")
     if from_file is not None and from_file.suffix in (".yaml", ".yml") and _is_plan(from_file):
         # a plan file: its recommendation (cached like `capplan check`) supplies the sizing
         from capplan.check import cached_compute, load_plan
