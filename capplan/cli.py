@@ -715,6 +715,66 @@ def check(
     raise typer.Exit(doc["exit_code"])
 
 
+@app.command(epilog=_examples(["capplan calibrate --messages messages.json --out fitted.yaml",
+                                "capplan calibrate --messages messages.json --access-log access.log --out fitted.yaml",
+                                "capplan simulate --users 3000 --workload fitted.yaml"]))
+def calibrate(
+    messages: Annotated[Optional[Path], typer.Option(help="A LibreChat messages export (mongoexport JSON lines).")] = None,
+    access_log: Annotated[Optional[Path], typer.Option("--access-log", help="An nginx access log in the format `capplan render` writes.")] = None,
+    base: Annotated[str, typer.Option(help="The bundled workload the fitted numbers go over (librechat, reasoning, seed-limits).")] = "librechat",
+    out_file: Annotated[Optional[Path], typer.Option("--out", help="Write the fitted workload here (default: print it).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite --out.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap intervals.")] = 0,
+):
+    """Fit the demand side of a workload (how often, when and how much people ask) from what LibreChat already records, with a 95% interval per number."""
+    from rich.table import Table
+
+    from capplan.calibrate.accesslog import load_log
+    from capplan.calibrate.messages import load_messages, message_figures
+    from capplan.calibrate.workload import check_loads, rows_from, workload_text
+    from capplan.data import data_dir
+    from capplan.files import write_text
+    from capplan.limits import check_seed
+    from capplan.model.loader import load_workload
+
+    if messages is None and access_log is None:
+        raise CapplanError("give at least one source: --messages and/or --access-log", field="--messages")
+    check_seed(seed)
+    if out_file is not None and out_file.exists() and not force:
+        raise CapplanError("exists; use --force to overwrite", field=f"--out {out_file}")
+    bundled = {p.stem for p in (data_dir("scenarios") / "workloads").glob("*.yaml")}
+    if base not in bundled:
+        raise CapplanError(f"unknown workload {base!r} (bundled: {', '.join(sorted(bundled))})", field="--base")
+    base_workload = load_workload(base)
+    figures = message_figures(load_messages(messages), seed=seed) if messages is not None else None
+    log = load_log(access_log) if access_log is not None else None
+    sources = {"messages": messages.name if messages else "", "access_log": access_log.name if access_log else ""}
+    rows, missing = rows_from(base_workload, figures, log, sources, seed)
+    if not rows:
+        raise CapplanError("nothing could be fitted: " + "; ".join(f"{k}: {why}" for k, why in missing.items()),
+                           field=str(messages or access_log))
+    used = ", ".join(str(p) for p in (messages, access_log) if p is not None)
+    header = (f"capplan calibrate from {used}\n"
+              f"fitted over `{base}`; intervals are bootstrap 95% (seed {seed})")
+    text = workload_text(rows, base, f"{base}-calibrated", header)
+    check_loads(text, str(out_file or "fitted workload"))
+    if out_file is None:
+        sys.stdout.write(text)
+        return
+    write_text(out_file, text, field=f"--out {out_file}")
+    table = Table(title=f"{base} default vs fitted", title_justify="left")
+    for col in ("workload key", "default", "fitted", "95% interval", "based on"):
+        table.add_column(col, justify="right" if col in ("default", "fitted") else "left")
+    for row in rows:
+        shape = f" (cv {row.cv:.2f})" if row.cv is not None else ""
+        table.add_row(row.key, f"{row.default:.4g}", f"{row.fitted.value:.4g}{shape}",
+                      f"{row.fitted.low:.4g}-{row.fitted.high:.4g}", row.basis)
+    out.print(table)
+    for key, why in missing.items():
+        _warn(f"{key}: not fitted ({why}); {base}'s value kept")
+    out.print(f"wrote {out_file}; use it with: capplan simulate --users N --workload {out_file}", highlight=False)
+
+
 from capplan.cli_prices import app as _prices_app  # noqa: E402  (`capplan prices refresh`)
 
 app.add_typer(_prices_app, name="prices")

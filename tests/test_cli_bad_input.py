@@ -810,6 +810,34 @@ baseline_case("check-baseline-other-scope", Artifact("baseline_a", _edit("cost.s
 
 case("tiers-unknown-option", ["tiers", "--bogus"], expect="--bogus")
 case("tiers-extra-argument", ["tiers", "extra"], expect="extra")
+# --- calibrate ------------------------------------------------------------------------------------------
+OTHER_LOG = '10.0.0.1 - - [28/Nov/2026:10:00:01 +0000] "GET / HTTP/1.1" 200 612 "-" "curl/8.0"\n' * 5
+MSG = '{"user": "u1", "isCreatedByUser": true, "createdAt": {"$date": "2026-11-28T10:00:00.000Z"}}\n'
+case("calibrate-no-source", ["calibrate"], expect="--messages")
+case("calibrate-messages-missing", ["calibrate", "--messages", "nothere.json"], expect="nothere.json")
+case("calibrate-messages-directory", ["calibrate", "--messages", "d"], {"d": DIR}, expect="d")
+case("calibrate-messages-non-utf8", ["calibrate", "--messages", "m.json"], {"m.json": NON_UTF8}, expect="m.json")
+case("calibrate-messages-json-array", ["calibrate", "--messages", "m.json"], {"m.json": "[" + MSG + "]"},
+     expect="m.json")
+case("calibrate-messages-not-a-message", ["calibrate", "--messages", "m.json"], {"m.json": '{"a": 1}\n'},
+     expect="line 1")
+case("calibrate-messages-bad-date", ["calibrate", "--messages", "m.json"],
+     {"m.json": MSG.replace('{"$date": "2026-11-28T10:00:00.000Z"}', '"yesterday"')}, expect="createdAt")
+case("calibrate-messages-too-thin", ["calibrate", "--messages", "m.json"], {"m.json": MSG}, expect="m.json")
+case("calibrate-log-other-format", ["calibrate", "--access-log", "a.log"], {"a.log": OTHER_LOG}, expect="a.log")
+case("calibrate-log-empty", ["calibrate", "--access-log", "a.log"], {"a.log": "\n"}, expect="a.log")
+case("calibrate-base-unknown", ["calibrate", "--messages", "m.json", "--base", "nosuch"], {"m.json": MSG},
+     expect="--base")
+case("calibrate-seed-negative", ["calibrate", "--messages", "m.json", "--seed", "-1"], {"m.json": MSG}, expect="--seed")
+case("calibrate-out-exists", ["calibrate", "--messages", "m.json", "--out", "w.yaml"], {"m.json": MSG, "w.yaml": "x"},
+     expect="w.yaml")
+GOOD_LOG = ('10.0.0.1 [28/Nov/2026:10:00:01 +0000] "POST /api/agents/chat/openAI HTTP/1.1" 200 85 rt=0.061 '
+            'urt=0.060 uht=0.060 ua="10.0.1.5:3080"\n') * 40
+case("calibrate-out-missing-parent", ["calibrate", "--access-log", "a.log", "--out", "no/such/w.yaml"],
+     {"a.log": GOOD_LOG}, expect="w.yaml")
+case("calibrate-out-directory", ["calibrate", "--access-log", "a.log", "--out", "d"], {"a.log": GOOD_LOG, "d": DIR},
+     expect="d")
+
 case("workload-show-unknown", ["workload", "show", "nosuch"], expect="nosuch")
 case("workload-show-path-traversal", ["workload", "show", "../tier1"], expect="../tier1")
 case("workload-show-empty-name", ["workload", "show", ""], expect="workload")
@@ -932,7 +960,7 @@ def test_the_table_is_big_enough():
     assert len(CASES) >= 150
     commands = {c.argv[0] if c.argv[0] != "prices" else "prices refresh" for c in CASES}
     assert {"simulate", "cost", "recommend", "render", "init", "check", "tiers", "prices refresh",
-            "workload"} <= commands
+            "workload", "calibrate"} <= commands
 
 
 @pytest.mark.parametrize("case_", CASES, ids=[c.id for c in CASES])

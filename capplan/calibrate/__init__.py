@@ -1,6 +1,8 @@
-"""Calibration: fit capplan's inputs from what an operator already measures (work in progress,
-issue 12: the utilization-law fit, Prometheus range responses, nginx access logs and LibreChat
-message exports are here; the `capplan calibrate` command and the loopback testbed come next)."""
+"""Calibration: fit capplan's inputs from what an operator already measures 
+`capplan calibrate` fits the demand side from a LibreChat messages export and the nginx access log
+(messages.py, accesslog.py, workload.py). The utilization-law fit of service demands (fit.py) and
+Prometheus range responses (prometheus.py) are here but not yet wired into the command; that and
+the loopback testbed are issue 12's next steps."""
 
 from capplan.calibrate.fit import DemandFit, Fitted, fit_demands
 
