@@ -732,19 +732,18 @@ def calibrate(
     from capplan.calibrate.accesslog import load_log
     from capplan.calibrate.messages import load_messages, message_figures
     from capplan.calibrate.workload import check_loads, rows_from, workload_text
-    from capplan.data import data_dir
     from capplan.files import write_text
     from capplan.limits import check_seed
-    from capplan.model.loader import load_workload
+    from capplan.model.loader import bundled_workloads, load_workload
 
     if messages is None and access_log is None:
         raise CapplanError("give at least one source: --messages and/or --access-log", field="--messages")
     check_seed(seed)
     if out_file is not None and out_file.exists() and not force:
         raise CapplanError("exists; use --force to overwrite", field=f"--out {out_file}")
-    bundled = {p.stem for p in (data_dir("scenarios") / "workloads").glob("*.yaml")}
+    bundled = bundled_workloads()
     if base not in bundled:
-        raise CapplanError(f"unknown workload {base!r} (bundled: {', '.join(sorted(bundled))})", field="--base")
+        raise CapplanError(f"unknown workload {base!r} (bundled: {', '.join(bundled)})", field="--base")
     base_workload = load_workload(base)
     figures = message_figures(load_messages(messages), seed=seed) if messages is not None else None
     log = load_log(access_log) if access_log is not None else None
@@ -789,10 +788,10 @@ def workload_show(
     name: Annotated[str, typer.Argument(help="A bundled workload (librechat, reasoning, seed-limits).")] = "librechat",
 ):
     """Print a bundled workload file, comments and sources included: the starting point for your own."""
-    from capplan.data import data_dir
     from capplan.files import read_text
+    from capplan.model.loader import bundled_workloads
 
-    bundled = {p.stem: p for p in sorted((data_dir("scenarios") / "workloads").glob("*.yaml"))}
+    bundled = bundled_workloads()
     if name not in bundled:
         raise CapplanError(f"unknown workload {name!r} (bundled: {', '.join(bundled)})", field="NAME")
     sys.stdout.write(read_text(bundled[name]))

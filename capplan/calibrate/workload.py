@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from capplan.calibrate.accesslog import AccessLog
 from capplan.calibrate.fit import Fitted
 from capplan.calibrate.messages import MessageFigures
@@ -49,8 +51,6 @@ def rows_from(base: Workload, messages: MessageFigures | None, log: AccessLog | 
     if log is not None:
         posts, reads = log.count("message"), log.count("api_read")
         if posts >= MIN_MESSAGES_FOR_MIX:
-            import numpy as np
-
             # reads per message with a Poisson-ratio interval (counts over the same span)
             ratio = reads / posts
             half = 1.96 * ratio * float(np.sqrt(1.0 / max(reads, 1) + 1.0 / posts))

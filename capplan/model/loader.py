@@ -61,6 +61,11 @@ def _workload_files() -> dict[str, Path]:
     return _bundled(data_dir("scenarios") / "workloads")
 
 
+def bundled_workloads() -> dict[str, Path]:
+    """The bundled workload files by name (scenarios/workloads/*.yaml)."""
+    return _workload_files()
+
+
 def _extend(data: Any, source: str, kind: str, seen: tuple[str, ...] = ()) -> Any:
     """A file that says ``extends: NAME`` is the bundled NAME with this file's keys merged over it
     (nested mappings merge key by key, anything else replaces)."""
