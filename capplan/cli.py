@@ -717,16 +717,27 @@ def check(
 
 @app.command(epilog=_examples(["capplan calibrate --messages messages.json --out fitted.yaml",
                                 "capplan calibrate --messages messages.json --access-log access.log --out fitted.yaml",
+                                "capplan calibrate --prometheus http://127.0.0.1:9090 --start 2026-11-28T09:00:00Z "
+                                "--end 2026-11-28T10:00:00Z --save-prometheus saved/ --out fitted.yaml",
+                                "capplan calibrate --prometheus saved/ --base my-workload.yaml --out fitted.yaml",
                                 "capplan simulate --users 3000 --workload fitted.yaml"]))
 def calibrate(
     messages: Annotated[Optional[Path], typer.Option(help="A LibreChat messages export (mongoexport JSON lines).")] = None,
     access_log: Annotated[Optional[Path], typer.Option("--access-log", help="An nginx access log in the format `capplan render` writes.")] = None,
-    base: Annotated[str, typer.Option(help="The bundled workload the fitted numbers go over (librechat, reasoning, seed-limits).")] = "librechat",
+    prometheus: Annotated[Optional[str], typer.Option(help="A Prometheus server's URL (capplan issues the queries) or a folder of saved query_range answers, one NAME.json per query.")] = None,
+    start: Annotated[Optional[str], typer.Option(help="With a live --prometheus: the range's start (RFC 3339 or unix seconds).")] = None,
+    end: Annotated[Optional[str], typer.Option(help="With a live --prometheus: the range's end (default: now).")] = None,
+    step: Annotated[str, typer.Option(help="With a live --prometheus: the window of the fit (e.g. 15s; at least the scrape interval).")] = "15s",
+    query: Annotated[Optional[list[str]], typer.Option(help="NAME=PROMQL: your series for one of capplan's queries (repeatable; see the docs for the names).")] = None,
+    save_prometheus: Annotated[Optional[Path], typer.Option("--save-prometheus", help="Save a live server's answers in this folder (rerun later with --prometheus FOLDER).")] = None,
+    base: Annotated[str, typer.Option(help="The workload the fitted numbers go over: a bundled name (librechat, reasoning, seed-limits) or a .yaml file.")] = "librechat",
     out_file: Annotated[Optional[Path], typer.Option("--out", help="Write the fitted workload here (default: print it).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite --out.")] = False,
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap intervals.")] = 0,
 ):
-    """Fit the demand side of a workload (how often, when and how much people ask) from what LibreChat already records, with a 95% interval per number."""
+    """Fit a workload from what LibreChat and its servers already record: the demand side (how often, when and how much people ask) from the messages export and the access log, CPU per request and the LLM's pace from Prometheus; a 95% interval per number."""
+    import os
+
     from rich.table import Table
 
     from capplan.calibrate.accesslog import load_log
@@ -736,32 +747,57 @@ def calibrate(
     from capplan.limits import check_seed
     from capplan.model.loader import bundled_workloads, load_workload
 
-    if messages is None and access_log is None:
-        raise CapplanError("give at least one source: --messages and/or --access-log", field="--messages")
+    if messages is None and access_log is None and prometheus is None:
+        raise CapplanError("give at least one source: --messages, --access-log and/or --prometheus", field="--messages")
     check_seed(seed)
+    live = prometheus is not None and prometheus.startswith(("http://", "https://"))
+    if not live:
+        for name, given in (("--start", start), ("--end", end), ("--save-prometheus", save_prometheus)):
+            if given is not None:
+                raise CapplanError("only with a live --prometheus URL", field=name)
     if out_file is not None and out_file.exists() and not force:
         raise CapplanError("exists; use --force to overwrite", field=f"--out {out_file}")
     bundled = bundled_workloads()
-    if base not in bundled:
-        raise CapplanError(f"unknown workload {base!r} (bundled: {', '.join(bundled)})", field="--base")
-    base_workload = load_workload(base)
+    if base in bundled and not Path(base).is_file():
+        base_workload, extends = load_workload(base), base
+    elif base.endswith((".yaml", ".yml")):
+        if not Path(base).is_file():
+            raise CapplanError("no such file", field="--base")
+        base_workload = load_workload(Path(base))
+        # written relative to where the fitted file goes, so it loads from there
+        target_dir = (out_file.parent if out_file is not None else Path(".")).resolve()
+        extends = Path(os.path.relpath(Path(base).resolve(), target_dir)).as_posix()
+    else:
+        raise CapplanError(f"unknown workload {base!r} (bundled: {', '.join(bundled)}, or a .yaml file)", field="--base")
     figures = message_figures(load_messages(messages), seed=seed) if messages is not None else None
     log = load_log(access_log) if access_log is not None else None
+    metrics = None
+    if prometheus is not None:
+        from capplan.calibrate.metrics import metric_figures, parse_queries
+        from capplan.calibrate.prometheus import Source
+
+        step_s = _seconds(step, "--step")
+        if not 0 < step_s <= 3600:
+            raise CapplanError("must be more than 0 s and at most 1 h", field="--step")
+        stop = _instant(end, "--end") if end is not None else time.time()
+        source = Source(prometheus, start=_instant(start, "--start") if start is not None else None,
+                        end=stop if live else None, step_s=step_s, save=save_prometheus)
+        metrics = metric_figures(source, parse_queries(query or []), base_workload, seed=seed)
     sources = {"messages": messages.name if messages else "", "access_log": access_log.name if access_log else ""}
-    rows, missing = rows_from(base_workload, figures, log, sources, seed)
+    rows, missing = rows_from(base_workload, figures, log, sources, seed, metrics)
+    used = ", ".join(str(p) for p in (messages, access_log, prometheus) if p is not None)
     if not rows:
         raise CapplanError("nothing could be fitted: " + "; ".join(f"{k}: {why}" for k, why in missing.items()),
-                           field=str(messages or access_log))
-    used = ", ".join(str(p) for p in (messages, access_log) if p is not None)
+                           field=used)
     header = (f"capplan calibrate from {used}\n"
               f"fitted over `{base}`; intervals are bootstrap 95% (seed {seed})")
-    text = workload_text(rows, base, f"{base}-calibrated", header)
-    check_loads(text, str(out_file or "fitted workload"))
+    text = workload_text(rows, extends, f"{base_workload.name}-calibrated", header)
+    check_loads(text, str(out_file or Path("fitted-workload.yaml")))
     if out_file is None:
         sys.stdout.write(text)
         return
     write_text(out_file, text, field=f"--out {out_file}")
-    table = Table(title=f"{base} default vs fitted", title_justify="left")
+    table = Table(title=f"{base_workload.name} default vs fitted", title_justify="left")
     for col in ("workload key", "default", "fitted", "95% interval", "based on"):
         table.add_column(col, justify="right" if col in ("default", "fitted") else "left")
     for row in rows:
@@ -770,8 +806,31 @@ def calibrate(
                       f"{row.fitted.low:.4g}-{row.fitted.high:.4g}", row.basis)
     out.print(table)
     for key, why in missing.items():
-        _warn(f"{key}: not fitted ({why}); {base}'s value kept")
+        _warn(f"{key}: not fitted ({why}); {base_workload.name}'s value kept")
     out.print(f"wrote {out_file}; use it with: capplan simulate --users N --workload {out_file}", highlight=False)
+
+
+def _instant(text: str, field: str) -> float:
+    """Unix seconds from a number or an RFC 3339 time (a bare date-time is UTC)."""
+    import datetime as dt
+    import math
+
+    try:
+        seconds = float(text)
+    except ValueError:
+        pass
+    else:
+        if not math.isfinite(seconds) or seconds < 0:
+            raise CapplanError(f"{text!r} is not a time", field=field)
+        return seconds
+    try:
+        when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise CapplanError(f"{text!r} is neither unix seconds nor an RFC 3339 time (2026-11-28T09:00:00Z)",
+                           field=field) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    return when.timestamp()
 
 
 from capplan.cli_prices import app as _prices_app  # noqa: E402  (`capplan prices refresh`)

@@ -66,6 +66,9 @@ def test_a_type_at_a_steady_rate_is_refused_not_fitted_to_zero():
                                                  "refresh": np.full(240, 0.8)})
     with pytest.raises(CapplanError, match="refresh: its demand is not pinned by this data"):
         fit_demands(busy, counts, WINDOW)
+    # or, asked to, it is left out of the answer with the reason, and the others still come out
+    fit = fit_demands(busy, counts, WINDOW, require_all=False)
+    assert set(fit.demand_s) == {"message", "api_read"} and "not pinned" in fit.unpinned["refresh"]
 
 
 @pytest.mark.parametrize("edit, needle", [

@@ -20,7 +20,7 @@ def test_increases_sum_the_series_and_read_a_drop_as_a_restart():
     a = ({"pod": "api-0"}, [(0, 10.0), (15, 12.5), (30, 1.0), (45, 4.0)])   # restarted between 15 and 30
     b = ({"pod": "api-1"}, [(0, 5.0), (15, 6.0), (30, 7.0), (45, 8.0)])
     inc = counter_increases(parse_range(response(a, b), "cpu"), "cpu")
-    assert inc.resets == 1
+    assert inc.resets == 1 and list(inc.reset) == [False, True, False]
     assert list(inc.t) == [15, 30, 45] and list(inc.dt) == [15, 15, 15]
     assert list(inc.increase) == [2.5 + 1.0, 1.0 + 1.0, 3.0 + 1.0]     # the restart counts from zero: +1.0
 
@@ -28,8 +28,8 @@ def test_increases_sum_the_series_and_read_a_drop_as_a_restart():
 def test_align_keeps_the_windows_every_input_has():
     cpu = counter_increases(parse_range(response(({}, [(0, 0), (15, 1), (30, 2), (45, 3)])), "cpu"), "cpu")
     req = counter_increases(parse_range(response(({}, [(15, 0), (30, 10), (45, 30)])), "req"), "req")
-    dt, values = align({"cpu": cpu, "message": req})
-    assert list(dt) == [15, 15]
+    dt, values, reset = align({"cpu": cpu, "message": req})
+    assert list(dt) == [15, 15] and not reset.any()
     assert list(values["cpu"]) == [1, 1] and list(values["message"]) == [10, 20]
 
 

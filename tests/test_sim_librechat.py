@@ -225,3 +225,20 @@ def test_kafka_is_an_event_bus_not_a_cap_on_generations():
     assert lagging.messages_per_second.low <= fast.messages_per_second.high
     assert fast.messages_per_second.low <= lagging.messages_per_second.high
     assert lagging.ttft.p95.low <= fast.ttft.p95.high * 1.1
+
+
+def test_background_cpu_leaves_requests_the_rest_of_the_core():
+    """cpu.background b (timers, GC, scrapes: what `capplan calibrate` fits as the utilization law's
+    intercept) takes its share of each process first: requests see 1 - b of the core, so the
+    offered utilization of the API's CPU is 1 / (1 - b) times the same load's without it, and the
+    simulated one follows."""
+    from capplan.screen import screen
+
+    tier = load_tier("tier2")
+    plain = build_network(tier, WORKLOAD, 3000)
+    busy = build_network(tier, workload_with(cpu__background=0.25), 3000)
+    # (to 0.1%: the slower loop lengthens a turn a little, so one session user fewer or more refreshes)
+    assert screen(busy).offered["api.cpu"] == pytest.approx(screen(plain).offered["api.cpu"] / 0.75, rel=1e-3)
+    res = simulate(busy, duration=600, warmup=120, replications=4, seed=5, workers=2)
+    util = res.station_utilization("api.cpu")
+    assert util.low <= screen(busy).utilization["api.cpu"] <= util.high and util.relative_half_width < 0.05

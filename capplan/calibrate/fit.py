@@ -20,7 +20,7 @@ non-finite values.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.optimize import nnls
@@ -56,14 +56,28 @@ class DemandFit:
     background: Fitted | None            # busy seconds per second no request explains (None: not fitted)
     r2: float                            # share of the busy time's variance the fit explains
     windows: int
+    unpinned: dict[str, str] = field(default_factory=dict)   # type -> why its demand is not reported
+    point: dict[str, float] = field(default_factory=dict, compare=False)         # every type's estimate
+    draws: dict[str, tuple[float, ...]] = field(default_factory=dict, compare=False)  # its bootstrap draws
+
+    def combination(self, weights: dict[str, float], shift: float = 0.0) -> Fitted:
+        """shift + sum(w_k D_k) with its interval from the same bootstrap draws (so a difference of
+        two correlated demands gets the right, usually narrower, interval)."""
+        value = shift + sum(w * self.point[k] for k, w in weights.items())
+        draws = shift + sum(w * np.asarray(self.draws[k]) for k, w in weights.items())
+        low, high = np.percentile(draws, [2.5, 97.5])
+        return Fitted(float(value), float(low), float(high))
 
 
 def fit_demands(busy_s: object, counts: dict[str, object], window_s: object, *, background: bool = True,
-                seed: int = 0, bootstrap: int = BOOTSTRAP, source: str = "busy") -> DemandFit:
+                seed: int = 0, bootstrap: int = BOOTSTRAP, source: str = "busy",
+                require_all: bool = True) -> DemandFit:
     """Fit D_k (and b) from per-window busy seconds, request counts by type and window lengths.
 
     ``window_s`` is one length for every window or one per window. ``source`` names the data in
-    error messages (e.g. the metric or file it came from).
+    error messages (e.g. the metric or file it came from). A demand the data does not pin is an
+    error, or with ``require_all=False`` left out of ``demand_s`` and named in ``unpinned`` (every
+    type still takes part in the fit, so the others are not biased by its work).
     """
     busy = _vector(busy_s, source)
     w = busy.size
@@ -106,16 +120,21 @@ def fit_demands(busy_s: object, counts: dict[str, object], window_s: object, *, 
         rows = rng.integers(0, w, w)
         draws[b] = _ols(design[rows], busy[rows])
     low, high = np.percentile(draws, [2.5, 97.5], axis=0)
+    unpinned = {}
     for j, name in enumerate(names):
         if ols[j] <= 0 or (high[j] - low[j]) / 2.0 > MAX_RELATIVE_HALF_WIDTH * ols[j]:
-            raise CapplanError(
-                f"{name}: its demand is not pinned by this data (least squares {ols[j]:.3g} s, 95% interval "
-                f"{low[j]:.3g} to {high[j]:.3g} s): its count barely moves apart from the others' and the "
-                "background's; use a longer range with more varied traffic, or merge it into another type",
-                field=source)
+            why = (f"its demand is not pinned by this data (least squares {ols[j]:.3g} s, 95% interval "
+                   f"{low[j]:.3g} to {high[j]:.3g} s)")
+            if require_all:
+                raise CapplanError(f"{name}: {why}: its count barely moves apart from the others' and the "
+                                   "background's; use a longer range with more varied traffic, or merge it into "
+                                   "another type", field=source)
+            unpinned[name] = why + ": a longer range with more of its requests would pin it"
     each = [Fitted(float(x[j]), float(max(low[j], 0.0)), float(max(high[j], 0.0))) for j in range(design.shape[1])]
-    return DemandFit(demand_s=dict(zip(names, each[: len(names)])), background=each[-1] if background else None,
-                     r2=r2, windows=w)
+    return DemandFit(demand_s={n: f for n, f in zip(names, each[: len(names)]) if n not in unpinned},
+                     background=each[-1] if background else None, r2=r2, windows=w, unpinned=unpinned,
+                     point={n: float(x[j]) for j, n in enumerate(names)},
+                     draws={n: tuple(float(v) for v in draws[:, j]) for j, n in enumerate(names)})
 
 
 def _nnls(a: np.ndarray, b: np.ndarray) -> np.ndarray:

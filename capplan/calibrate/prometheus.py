@@ -34,6 +34,7 @@ class Increases:
     dt: np.ndarray         # window length (s)
     increase: np.ndarray   # counter increase in the window
     resets: int            # counter resets seen (process restarts)
+    reset: np.ndarray      # per window: a series restarted in it (its increase is only approximate)
 
 
 def parse_range(doc: Any, source: str) -> list[Series]:
@@ -83,20 +84,22 @@ def counter_increases(series: list[Series], source: str) -> Increases:
     if common.size < 2:
         raise CapplanError("fewer than two timestamps shared by every series: no window to measure", field=source)
     total = np.zeros(common.size - 1)
-    resets = 0
+    reset = np.zeros(common.size - 1, dtype=bool)
     for s in series:
         v = s.v[np.isin(s.t, common)]
         if not np.isfinite(v).all():
             raise CapplanError("a sample is NaN or infinite", field=source)
         step = np.diff(v)
         dropped = step < 0
-        resets += int(dropped.sum())
+        reset |= dropped
         total += np.where(dropped, v[1:], step)   # a drop is a restart from zero
-    return Increases(t=common[1:], dt=np.diff(common), increase=total, resets=resets)
+    return Increases(t=common[1:], dt=np.diff(common), increase=total, resets=int(reset.sum()), reset=reset)
 
 
-def align(increases: dict[str, Increases], source: str = "prometheus") -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """(window lengths, increases by name) over the windows every input has."""
+def align(increases: dict[str, Increases],
+          source: str = "prometheus") -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
+    """(window lengths, increases by name, windows in which any series restarted) over the windows
+    every input has."""
     if not increases:
         raise CapplanError("no series given", field=source)
     ends = None
@@ -106,8 +109,67 @@ def align(increases: dict[str, Increases], source: str = "prometheus") -> tuple[
         raise CapplanError("the series share no window (different ranges or steps?)", field=source)
     first = next(iter(increases.values()))
     dt = first.dt[np.isin(first.t, ends)]
+    reset = np.zeros(ends.size, dtype=bool)
     for name, inc in increases.items():
-        if not np.allclose(inc.dt[np.isin(inc.t, ends)], dt):
+        keep = np.isin(inc.t, ends)
+        if not np.allclose(inc.dt[keep], dt):
             raise CapplanError(f"{name}'s windows are not the same length as the others' (query every series "
                                "with the same step)", field=source)
-    return dt, {name: inc.increase[np.isin(inc.t, ends)] for name, inc in increases.items()}
+        reset |= inc.reset[keep]
+    return dt, {name: inc.increase[np.isin(inc.t, ends)] for name, inc in increases.items()}, reset
+
+class Source:
+    """Where range responses come from: a live server (capplan issues the query_range calls) or a
+    folder of saved responses, one ``NAME.json`` per query. Live answers can be saved as they come
+    (``save``), so a calibration can be rerun, reviewed or attached to a ticket without the server."""
+
+    def __init__(self, where: str, *, start: float | None = None, end: float | None = None, step_s: float = 15.0,
+                 save: Path | None = None, timeout_s: float = 30.0):
+        self.where = where
+        self.live = where.startswith(("http://", "https://"))
+        self.start, self.end, self.step_s = start, end, step_s
+        self.save, self.timeout_s = save, timeout_s
+        if not self.live and not Path(where).is_dir():
+            raise CapplanError("is neither a Prometheus URL (http://...) nor a folder of saved query_range "
+                               "responses", field=f"--prometheus {where}")
+        if self.live and (start is None or end is None or not end > start):
+            raise CapplanError("a live server needs a range: --start before --end", field="--start")
+
+    def fetch(self, name: str, query: str) -> list[Series]:
+        """The series of ``query`` (saved as ``name``), a one-line error naming what is missing."""
+        if not self.live:
+            path = Path(self.where) / f"{name}.json"
+            if not path.exists():
+                raise CapplanError(f"no saved response for {name} ({query}): save the query_range answer as "
+                                   f"{path.name}", field=f"--prometheus {self.where}")
+            return load_range(path)
+        doc = self._query_range(query)
+        if self.save is not None:
+            from capplan.files import ensure_dir, write_text
+
+            ensure_dir(self.save, field=f"--save-prometheus {self.save}")
+            write_text(self.save / f"{name}.json", json.dumps(doc, sort_keys=True) + "\n",
+                       field=f"--save-prometheus {self.save}")
+        return parse_range(doc, f"{name} ({query}) from {self.where}")
+
+    def _query_range(self, query: str) -> Any:
+        import urllib.error
+        import urllib.parse
+        import urllib.request
+
+        url = (self.where.rstrip("/") + "/api/v1/query_range?" +
+               urllib.parse.urlencode({"query": query, "start": f"{self.start:.3f}", "end": f"{self.end:.3f}",
+                                       "step": f"{self.step_s:g}"}))
+        try:
+            with urllib.request.urlopen(url, timeout=self.timeout_s) as answer:   # noqa: S310 (http(s) only)
+                body = answer.read()
+        except urllib.error.HTTPError as exc:   # Prometheus answers a bad query with 400 and a JSON error
+            body = exc.read()
+        except (urllib.error.URLError, OSError, TimeoutError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise CapplanError(f"cannot reach Prometheus ({reason})", field=f"--prometheus {self.where}") from None
+        try:
+            return json.loads(body)
+        except ValueError:
+            raise CapplanError("answered something that is not JSON (is this Prometheus's address?)",
+                               field=f"--prometheus {self.where}") from None

@@ -12,9 +12,10 @@ import numpy as np
 from capplan.calibrate.accesslog import AccessLog
 from capplan.calibrate.fit import Fitted
 from capplan.calibrate.messages import MessageFigures
+from capplan.calibrate.metrics import Estimate, MetricFigures
 from capplan.errors import CapplanError
 from capplan.files import parse_yaml
-from capplan.model.loader import load_workload
+from capplan.model.loader import workload_from_data
 from capplan.model.workload import Workload
 
 MIN_MESSAGES_FOR_MIX = 30
@@ -29,25 +30,53 @@ class Row:
     fitted: Fitted
     basis: str          # "300 user-days (messages.json)"
     cv: float | None = None
+    kind: str | None = None   # a distribution's kind (None: a plain number)
 
 
-def _default(base: Workload, key: str) -> float:
+def _node(base: Workload, key: str):
     node = base
     for part in key.split("."):
         node = getattr(node, part)
+    return node
+
+
+def _default(base: Workload, key: str) -> float:
+    node = _node(base, key)
     return float(node.mean) if hasattr(node, "mean") else float(node)
 
 
+def _metric_row(base: Workload, estimate: Estimate) -> Row:
+    """A metrics figure as a row: a distribution keeps the base's kind (and its cv when the metrics
+    give none); a plain number stays one."""
+    node = _node(base, estimate.key)
+    kind = getattr(node, "kind", None)
+    cv = estimate.cv
+    if kind == "erlang" and cv is not None:   # a fitted cv is rarely 1/sqrt(whole phases)
+        kind = "gamma"
+    if kind is not None and cv is None and kind not in ("exponential", "deterministic"):
+        cv = float(node.cv)
+    return Row(estimate.key, _default(base, estimate.key), estimate.fitted, estimate.basis, cv, kind)
+
+
 def rows_from(base: Workload, messages: MessageFigures | None, log: AccessLog | None,
-              sources: dict[str, str], seed: int = 0) -> tuple[list[Row], dict[str, str]]:
-    """The fitted rows and, per workload key that could not be fitted, why."""
+              sources: dict[str, str], seed: int = 0,
+              metrics: MetricFigures | None = None) -> tuple[list[Row], dict[str, str]]:
+    """The fitted rows and, per workload key that could not be fitted, why. A key both the messages
+    export and the metrics give (the answers' length) is taken from the export, which also gives
+    its spread."""
     rows: list[Row] = []
     missing: dict[str, str] = {}
     if messages is not None:
         for key, fig in messages.figures.items():
             rows.append(Row(key, _default(base, key), fig.fitted, f"{fig.observations:,} {fig.what} "
-                            f"({sources['messages']})", fig.cv))
+                            f"({sources['messages']})", fig.cv, "gamma" if fig.cv is not None else None))
         missing.update(messages.missing)
+    if metrics is not None:
+        have = {row.key for row in rows}
+        rows += [_metric_row(base, e) for e in metrics.estimates if e.key not in have]
+        for key, why in metrics.missing.items():
+            if key.split(" ")[0] not in have:
+                missing[key] = why
     if log is not None:
         posts, reads = log.count("message"), log.count("api_read")
         if posts >= MIN_MESSAGES_FOR_MIX:
@@ -72,8 +101,10 @@ def workload_text(rows: list[Row], base_name: str, name: str, header: str) -> st
     for row in rows:
         section, _, leaf = row.key.rpartition(".")
         note = f"# fitted: 95% CI {_number(row.fitted.low)}-{_number(row.fitted.high)}, {row.basis}"
-        if row.cv is not None:   # a distribution: the fitted mean and shape (gamma takes any cv > 0)
-            value = f"{{kind: gamma, mean: {_number(row.fitted.value)}, cv: {_number(max(row.cv, 0.01))}}}"
+        if row.kind in ("exponential", "deterministic"):
+            value = f"{{kind: {row.kind}, mean: {_number(row.fitted.value)}}}"
+        elif row.kind is not None:   # a distribution: the fitted mean and shape
+            value = f"{{kind: {row.kind}, mean: {_number(row.fitted.value)}, cv: {_number(max(row.cv, 0.01))}}}"
         else:
             value = _number(row.fitted.value)
         top.setdefault(section, []).append(f"{leaf if section else row.key}: {value}   {note}")
@@ -91,15 +122,9 @@ def workload_text(rows: list[Row], base_name: str, name: str, header: str) -> st
 
 
 def check_loads(text: str, source: str) -> Workload:
-    """The fitted text, loaded through the schema exactly as `--workload` would load it."""
-    import tempfile
-    from pathlib import Path
-
-    parse_yaml(text, source)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "fitted.yaml"
-        path.write_text(text, encoding="utf-8")
-        try:
-            return load_workload(path)
-        except CapplanError as exc:   # a fitted value outside the schema's bounds: say which
-            raise CapplanError(f"the fitted workload is not valid: {str(exc).split(': ', 1)[-1]}", field=source) from None
+    """The fitted text, loaded through the schema exactly as `--workload` would load it from
+    ``source`` (where it will be written: a relative ``extends:`` resolves from there)."""
+    try:
+        return workload_from_data(parse_yaml(text, source), source)
+    except CapplanError as exc:   # a fitted value outside the schema's bounds: say which
+        raise CapplanError(f"the fitted workload is not valid: {str(exc).split(': ', 1)[-1]}", field=source) from None

@@ -73,12 +73,23 @@ def _extend(data: Any, source: str, kind: str, seen: tuple[str, ...] = ()) -> An
         return data
     base = data["extends"]
     files = _tier_files() if kind == "tier" else _workload_files()
+    if isinstance(base, str) and base not in files and base.endswith((".yaml", ".yml")):
+        # a file of the user's, relative to the file that extends it (a calibrated workload over
+        # the operator's own base)
+        path = (Path(source).parent / base).resolve()
+        if not path.is_file():
+            raise CapplanError(f"{base!r} is not a file (looked for {path})", field=f"{source}: extends")
+        files = {**files, base: path}
+        key = str(path)
+    else:
+        key = base
     if not isinstance(base, str) or base not in files:
-        raise CapplanError(f"unknown {kind} {base!r} (known: {', '.join(files)})", field=f"{source}: extends")
-    if base in seen:
-        raise CapplanError(f"extends itself through {' -> '.join((*seen, base))}", field=f"{source}: extends")
-    parent = _extend(read_yaml(files[base]), str(files[base]), kind, (*seen, base))
-    if not isinstance(parent, dict):  # pragma: no cover - bundled files are mappings
+        raise CapplanError(f"unknown {kind} {base!r} (known: {', '.join(files)}, or a .yaml file)",
+                           field=f"{source}: extends")
+    if key in seen:
+        raise CapplanError(f"extends itself through {' -> '.join((*seen, key))}", field=f"{source}: extends")
+    parent = _extend(read_yaml(files[base]), str(files[base]), kind, (*seen, key))
+    if not isinstance(parent, dict):
         raise CapplanError("expected a mapping at the top level", field=str(files[base]))
     return _merge(parent, {k: v for k, v in data.items() if k != "extends"})
 
@@ -103,8 +114,12 @@ def load_workload(path: Path | str | None = None, overrides: dict | None = None)
         path = bundled[DEFAULT_WORKLOAD]
     elif not Path(path).exists() and str(path) in bundled:
         path = bundled[str(path)]
-    data = read_yaml(Path(path))
-    source = str(path)
+    return workload_from_data(read_yaml(Path(path)), str(path), overrides)
+
+
+def workload_from_data(data: Any, source: str, overrides: dict | None = None) -> Workload:
+    """A workload from parsed YAML; ``source`` names it in errors and anchors a relative ``extends:``."""
+    path = source
     if isinstance(data, dict) and data.get("kind", "workload") != "workload":
         raise CapplanError(f"kind must be 'workload', got {data.get('kind')!r}", field=f"{source}: kind")
     data = _extend(data, source, "workload")

@@ -98,6 +98,9 @@ class NodeCPU(_Strict):
     refresh: Dist                          # POST /api/auth/refresh (JWT)
     title: Dist                            # handling a title generation result
     stream_delta: Seconds                  # CPU per streamed delta (provider chunks parsed, SSE write, Redis publish)
+    # CPU seconds per second a process spends on no request (timers, garbage collection, metrics
+    # scrapes): the capacity left for requests is 1 - background. `capplan calibrate` fits it.
+    background: float = Field(default=0.0, ge=0, le=0.9)
 
 
 class MongoWork(_Strict):

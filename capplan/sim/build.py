@@ -181,6 +181,10 @@ class _Builder:
         # A Node process is one thread: it uses at most one core, and less when the replica's CPU
         # limit gives each process under a core (CFS throttling stretches its work).
         slowdown = max(1.0, svc.processes / svc.cpu)
+        # Work no request explains (timers, GC, scrapes) takes its share first: requests get the rest.
+        background = self.workload.cpu.background
+        if background > 0:
+            slowdown /= 1.0 - background
         # Its event loop interleaves every request's callbacks and every stream's deltas: processor
         # sharing, one server per process.
         st = self.station(f"{svc.name}.cpu", 1, instances=svc.replicas * svc.processes, group=g,
