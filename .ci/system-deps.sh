@@ -1,10 +1,39 @@
 #!/usr/bin/env bash
-# System tools the render tests call (tests/validators.py): nginx (`nginx -t`), promtool (Debian
-# package `prometheus`) and openssl (a throwaway certificate for nginx's TLS 1.3 listener). Run as root on a fresh Debian 12 machine; idempotent (a no-op when both are
-# installed) and quiet (apt output is shown only when a step fails).
+# System tools the tests call. The render tests (tests/validators.py): nginx (`nginx -t`), promtool
+# (Debian package `prometheus`) and openssl (a throwaway certificate for nginx's TLS 1.3 listener).
+# The loopback testbed (bench/testbed, tests/test_testbed.py) runs them for real, with redis-server,
+# PostgreSQL 15 and Node.js (its packages come from the npm registry, pinned by package-lock.json).
+# Run as root on a fresh Debian 12 machine; idempotent (each step is skipped when its tools are
+# there) and quiet (apt and npm output is shown only when a step fails).
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
-if command -v nginx >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 && command -v openssl >/dev/null 2>&1; then
+have_all() {
+    for tool in nginx promtool prometheus openssl redis-server node npm taskset; do
+        command -v "$tool" >/dev/null 2>&1 || return 1
+    done
+    [[ -x /usr/lib/postgresql/15/bin/postgres ]]
+}
+
+node_packages() {
+    # The testbed's Node packages, exactly as locked (a no-op when node_modules matches the lock).
+    local marker=bench/testbed/node_modules/.package-lock.json
+    if [[ -f $marker && $marker -nt bench/testbed/package-lock.json ]]; then
+        return 0
+    fi
+    local log
+    log=$(mktemp)
+    if ! (cd bench/testbed && npm ci --omit=dev --no-audit --no-fund --loglevel=error) >"$log" 2>&1; then
+        echo "system-deps.sh: npm ci in bench/testbed failed:" >&2
+        cat "$log" >&2
+        rm -f "$log"
+        exit 1
+    fi
+    rm -f "$log"
+}
+
+if have_all; then
+    node_packages
     exit 0
 fi
 
@@ -12,7 +41,7 @@ if [[ $(id -u) -ne 0 ]]; then
     if command -v sudo >/dev/null 2>&1; then
         exec sudo -n -- "$0" "$@"
     fi
-    echo "system-deps.sh: needs root to apt-get install nginx prometheus openssl" >&2
+    echo "system-deps.sh: needs root to apt-get install nginx prometheus openssl redis-server postgresql" >&2
     exit 1
 fi
 
@@ -37,9 +66,13 @@ run() {
 }
 
 run apt-get update -qq
-run apt-get install -y -qq --no-install-recommends nginx prometheus openssl
+packages=(nginx prometheus openssl redis-server postgresql-15 util-linux)
+command -v node >/dev/null 2>&1 || packages+=(nodejs)
+command -v npm >/dev/null 2>&1 || packages+=(npm)
+run apt-get install -y -qq --no-install-recommends "${packages[@]}"
 
-command -v nginx >/dev/null && command -v promtool >/dev/null || {
-    echo "system-deps.sh: nginx or promtool still missing after install" >&2
+have_all || {
+    echo "system-deps.sh: a tool is still missing after install (nginx, promtool, prometheus, openssl, redis-server, node, npm, taskset, postgresql-15)" >&2
     exit 1
 }
+node_packages
