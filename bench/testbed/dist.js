@@ -188,4 +188,19 @@ if (require.main === module) {
   }
 }
 
-module.exports = { makeRng, seed, sampler, parseArgs, loadConfig, run };
+// Calls onEvent(text) for each Server-Sent Event (a block ending in a blank line) of a response,
+// parsed incrementally as chunks arrive; onEvent returns false to stop reading.
+function onSseEvents(res, onEvent) {
+  let pending = '';
+  res.on('data', (chunk) => {
+    pending += chunk;
+    let cut;
+    while ((cut = pending.indexOf('\n\n')) >= 0) {
+      const event = pending.slice(0, cut);
+      pending = pending.slice(cut + 2);
+      if (onEvent(event) === false) return;
+    }
+  });
+}
+
+module.exports = { makeRng, seed, sampler, parseArgs, loadConfig, run, onSseEvents };

@@ -119,28 +119,22 @@ function main() {
       return;
     }
     const result = { status: 200, firstAt: null, doneAt: null, error: null };
-    let pending = '';
     res.setEncoding('utf8');
-    res.on('data', (chunk) => {
-      pending += chunk;
-      let cut;
-      while ((cut = pending.indexOf('\n\n')) >= 0) {
-        const event = pending.slice(0, cut);
-        pending = pending.slice(cut + 2);
-        // Deltas are by far the most frequent event: recognized by prefix, without a JSON parse.
-        if (event.startsWith('data: {"type":"delta"')) {
-          if (result.firstAt === null) result.firstAt = performance.now();
-          continue;
-        }
-        let type;
-        try {
-          type = JSON.parse(event.slice(6)).type;
-        } catch {
-          type = null;
-        }
-        if (type === 'done') result.doneAt = performance.now();
-        else result.error = type === 'error' ? 'error event in stream' : `unexpected event: ${event.slice(0, 80)}`;
+    dist.onSseEvents(res, (event) => {
+      // Deltas are by far the most frequent event: recognized by prefix, without a JSON parse.
+      if (event.startsWith('data: {"type":"delta"')) {
+        if (result.firstAt === null) result.firstAt = performance.now();
+        return true;
       }
+      let type;
+      try {
+        type = JSON.parse(event.slice(6)).type;
+      } catch {
+        type = null;
+      }
+      if (type === 'done') result.doneAt = performance.now();
+      else result.error = type === 'error' ? 'error event in stream' : `unexpected event: ${event.slice(0, 80)}`;
+      return true;
     });
     res.on('end', () => {
       if (result.doneAt === null && !result.error) result.error = 'stream ended without done';

@@ -233,35 +233,29 @@ function main() {
       let tokens = 0;
       let firstAt = 0n;
       let endAt = 0n;
-      let pending = '';
       // SSE from the LLM, parsed incrementally: one event (one token) per "data: ..." block.
       await new Promise((resolve, reject) => {
-        res.on('data', (chunk) => {
-          pending += chunk;
-          let cut;
-          while ((cut = pending.indexOf('\n\n')) >= 0) {
-            const event = pending.slice(0, cut);
-            pending = pending.slice(cut + 2);
-            if (event === 'data: [DONE]') {
-              endAt = process.hrtime.bigint();
-              continue;
-            }
-            if (tokens === 0) {
-              firstAt = process.hrtime.bigint();
-              m.ttft.observe(Number(firstAt - started) / 1e9);
-            }
-            let text;
-            try {
-              text = JSON.parse(event.slice(6)).t;
-            } catch {
-              res.destroy(new Error('LLM sent a malformed event')); // rejects through 'error'
-              return;
-            }
-            tokens++;
-            burnAs('stream_delta', cpu.stream_delta());
-            m.deltas.inc();
-            out.emit({ type: 'delta', text });
+        dist.onSseEvents(res, (event) => {
+          if (event === 'data: [DONE]') {
+            endAt = process.hrtime.bigint();
+            return true;
           }
+          if (tokens === 0) {
+            firstAt = process.hrtime.bigint();
+            m.ttft.observe(Number(firstAt - started) / 1e9);
+          }
+          let text;
+          try {
+            text = JSON.parse(event.slice(6)).t;
+          } catch {
+            res.destroy(new Error('LLM sent a malformed event')); // rejects through 'error'
+            return false;
+          }
+          tokens++;
+          burnAs('stream_delta', cpu.stream_delta());
+          m.deltas.inc();
+          out.emit({ type: 'delta', text });
+          return true;
         });
         res.on('end', () => (endAt ? resolve() : reject(new Error('LLM stream ended without [DONE]'))));
         res.on('error', reject);
