@@ -728,7 +728,7 @@ def calibrate(
     start: Annotated[Optional[str], typer.Option(help="With a live --prometheus: the range's start (RFC 3339 or unix seconds).")] = None,
     end: Annotated[Optional[str], typer.Option(help="With a live --prometheus: the range's end (default: now).")] = None,
     step: Annotated[str, typer.Option(help="With a live --prometheus: the window of the fit (e.g. 15s; at least the scrape interval).")] = "15s",
-    query: Annotated[Optional[list[str]], typer.Option(help="NAME=PROMQL: your series for one of capplan's queries (repeatable; see the docs for the names).")] = None,
+    query: Annotated[Optional[list[str]], typer.Option(help="NAME=PROMQL: your series for one of capplan's queries (repeatable). Names: cpu, requests, deltas, output_tokens, ttft_sum, ttft_count, ttft_bucket, token_rate_sum, token_rate_count, token_rate_bucket.")] = None,
     save_prometheus: Annotated[Optional[Path], typer.Option("--save-prometheus", help="Save a live server's answers in this folder (rerun later with --prometheus FOLDER).")] = None,
     base: Annotated[str, typer.Option(help="The workload the fitted numbers go over: a bundled name (librechat, reasoning, seed-limits) or a .yaml file.")] = "librechat",
     out_file: Annotated[Optional[Path], typer.Option("--out", help="Write the fitted workload here (default: print it).")] = None,
