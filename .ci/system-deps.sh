@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 have_all() {
-    for tool in nginx promtool prometheus openssl redis-server node npm taskset; do
+    for tool in nginx promtool prometheus openssl redis-server node npm taskset setpriv; do
         command -v "$tool" >/dev/null 2>&1 || return 1
     done
     [[ -x /usr/lib/postgresql/15/bin/postgres ]]
@@ -72,7 +72,7 @@ command -v npm >/dev/null 2>&1 || packages+=(npm)
 run apt-get install -y -qq --no-install-recommends "${packages[@]}"
 
 have_all || {
-    echo "system-deps.sh: a tool is still missing after install (nginx, promtool, prometheus, openssl, redis-server, node, npm, taskset, postgresql-15)" >&2
+    echo "system-deps.sh: a tool is still missing after install (nginx, promtool, prometheus, openssl, redis-server, node, npm, taskset, setpriv, postgresql-15)" >&2
     exit 1
 }
 node_packages

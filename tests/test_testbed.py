@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 TESTBED = Path(__file__).resolve().parents[1] / "bench" / "testbed"
-NEEDS = ["node", "npm", "nginx", "redis-server", "prometheus", "openssl", "taskset"]
+NEEDS = ["node", "npm", "nginx", "redis-server", "prometheus", "openssl", "taskset", "setpriv"]
 missing = [tool for tool in NEEDS if shutil.which(tool) is None]
 if not Path("/usr/lib/postgresql/15/bin/postgres").exists():
     missing.append("postgresql-15")
