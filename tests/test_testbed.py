@@ -73,15 +73,19 @@ def test_calibrate_fits_the_running_stack(run):
     configured, fitted = load_workload(TESTBED / "testbed.yaml"), load_workload(folder / "fitted.yaml")
     text = (folder / "fitted.yaml").read_text()
     # 20 s is a smoke test, not a measurement (bench/validate.py recovers these within 10% from 8
-    # minutes at 5 s windows; here the windows are 0.5 s, where a POST's CPU and its count often
-    # fall in different windows and the per-POST CPU reads low): the CPU keys must be fitted (not
-    # the base's, kept) and land in the right range; the LLM's pace, an average over ~50 streams,
-    # within 20%
-    for key in ("message:", "stream_delta:"):
-        assert any(line.strip().startswith(key) and "# fitted" in line for line in text.splitlines()), key
-    post = lambda w: w.cpu.message.mean + w.cpu.token_count.mean   # noqa: E731
-    assert 0.4 < post(fitted) / post(configured) < 1.5
+    # minutes of 5 s windows). Here the windows are 0.5 s: the per-delta CPU, most of the core's
+    # work, must be fitted and in range; a POST's CPU and its count often fall in different windows
+    # this short, so the POST's demand is either fitted in range or reported not pinned, with its
+    # interval (never silently the base's); the LLM's pace, an average over ~50 streams, within 20%
+    fitted_keys = {line.strip().split(":")[0] for line in text.splitlines() if "# fitted" in line}
+    assert "stream_delta" in fitted_keys
     assert 0.6 < fitted.cpu.stream_delta / configured.cpu.stream_delta < 1.5
+    said = " ".join(proc.stdout.split())
+    if "message" in fitted_keys:
+        post = lambda w: w.cpu.message.mean + w.cpu.token_count.mean   # noqa: E731
+        assert 0.3 < post(fitted) / post(configured) < 1.5
+    else:
+        assert "cpu.message: not fitted (its demand is not pinned by this data" in said
     assert abs(fitted.llm.token_rate.mean / configured.llm.token_rate.mean - 1) < 0.2
     assert abs(fitted.llm.time_to_first_token.mean / configured.llm.time_to_first_token.mean - 1) < 0.35
     # a broken input is one line and exit 2
