@@ -129,6 +129,7 @@ class Source:
         self.live = where.startswith(("http://", "https://"))
         self.start, self.end, self.step_s = start, end, step_s
         self.save, self.timeout_s = save, timeout_s
+        self._answers: dict[str, list[Series]] = {}   # name -> series: each query is issued (and saved) once
         if not self.live and not Path(where).is_dir():
             raise CapplanError("is neither a Prometheus URL (http://...) nor a folder of saved query_range "
                                "responses", field=f"--prometheus {where}")
@@ -137,6 +138,11 @@ class Source:
 
     def fetch(self, name: str, query: str) -> list[Series]:
         """The series of ``query`` (saved as ``name``), a one-line error naming what is missing."""
+        if name not in self._answers:
+            self._answers[name] = self._fetch(name, query)
+        return self._answers[name]
+
+    def _fetch(self, name: str, query: str) -> list[Series]:
         if not self.live:
             path = Path(self.where) / f"{name}.json"
             if not path.exists():
