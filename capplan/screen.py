@@ -36,6 +36,7 @@ class ClassLoad:
     demand: dict[int, float] = field(default_factory=dict)     # station -> expected service seconds (on the path)
     side: dict[int, float] = field(default_factory=dict)       # station -> server-seconds off the path (deltas, events)
     side_visits: dict[int, float] = field(default_factory=dict)
+    second: dict[int, float] = field(default_factory=dict)     # station -> expected sum of squared service times (all visits)
     hold: dict[int, float] = field(default_factory=dict)       # pool -> expected holding seconds
     acquires: dict[int, float] = field(default_factory=dict)   # pool -> expected acquisitions
     limited: dict[int, float] = field(default_factory=dict)    # rate limiter -> expected requests counted
@@ -96,6 +97,14 @@ def _reach(route) -> list[float]:
     return reach
 
 
+def _second_moment(dist) -> float:
+    """E[S^2] of a service time: a Dist, or a DistSum of independent parts."""
+    parts = getattr(dist, "parts", None)
+    if parts is None:
+        return dist.second_moment
+    return sum(p.second_moment - p.mean**2 for p in parts) + sum(p.mean for p in parts) ** 2
+
+
 def _step_time(net: NetworkSpec, step) -> float:
     if step.op == Op.SERVE:
         return step.dist.mean * net.stations[step.target].slowdown
@@ -130,6 +139,8 @@ def _walk(net: NetworkSpec, route, load: ClassLoad, weight: float, on_path: bool
         if step.op in (Op.SERVE, Op.DELAY, Op.STREAM):
             load.events += p
         if step.op == Op.SERVE:
+            slow = net.stations[step.target].slowdown
+            load.second[step.target] = load.second.get(step.target, 0.0) + p * _second_moment(step.dist) * slow * slow
             if on_path:
                 load.visits[step.target] = load.visits.get(step.target, 0.0) + p
                 load.demand[step.target] = load.demand.get(step.target, 0.0) + p * t
@@ -145,8 +156,10 @@ def _walk(net: NetworkSpec, route, load: ClassLoad, weight: float, on_path: bool
             slices = 1.0 + max(s.mean_deltas - 1.0, 0.0) / s.slice_deltas
             for w in s.work:
                 st = net.stations[w.station]
-                load.side[w.station] = load.side.get(w.station, 0.0) + p * s.mean_deltas * w.per_delta * st.slowdown
+                work = s.mean_deltas * w.per_delta * st.slowdown
+                load.side[w.station] = load.side.get(w.station, 0.0) + p * work
                 load.side_visits[w.station] = load.side_visits.get(w.station, 0.0) + p * slices
+                load.second[w.station] = load.second.get(w.station, 0.0) + p * work * work / slices
                 load.events += p * slices * 2
         elif step.op == Op.ACQUIRE and on_path:
             open_pools[step.target] = p
@@ -208,6 +221,14 @@ def screen(net: NetworkSpec, iterations: int = 60) -> Screen:
                 util[st.name] = rho
                 ps_factor[s_idx] = rho / (1.0 - rho) if rho < 1.0 else math.inf
                 wait_station[s_idx] = 0.0
+                continue
+            if st.servers == 1:
+                # one server, first come first served (a FIFO event loop, Redis): Pollaczek-Khinchine
+                # with the mix's second moment, W = sum(lambda E[S^2]) / (2 (1 - rho)), M/G/1
+                rho = demand / st.instances
+                second = sum(lam[k] * loads[k].second.get(s_idx, 0.0) for k in lam) / st.instances
+                util[st.name] = rho
+                wait_station[s_idx] = second / (2.0 * (1.0 - rho)) if rho < 1.0 else math.inf
                 continue
             rho, w = _mmc_wait(st.servers, visits / st.instances, demand / visits)
             util[st.name] = rho

@@ -21,6 +21,7 @@ from capplan.screen import class_load
 from capplan.sim.build import build_network, mean_deltas
 from capplan.sim.runner import simulate
 from capplan.sim.stats import estimate
+from edits import workload_with
 
 WORKLOAD = load_workload()
 TIERS = bundled_tier_names()
@@ -72,10 +73,12 @@ def test_no_station_carries_more_work_than_its_servers_and_throughput_stays_unde
         assert rep.metrics["response:message"].n <= most + 4 * math.sqrt(most), (tier, users)
 
 
-def test_the_node_loop_carries_requests_and_every_streamed_delta():
+@pytest.mark.parametrize("loop", ["shared", "fifo"])
+def test_the_node_loop_carries_requests_and_every_streamed_delta(loop):
     """Carried CPU per second = messages x (40 + 2 x 10 ms) + streams x E[deltas] x 0.5 ms + API reads
-    x 5 ms + refreshes x 3 ms: streams are charged per delta, and nothing is lost or invented."""
-    w = WORKLOAD
+    x 5 ms + refreshes x 3 ms: streams are charged per delta, and nothing is lost or invented (on a
+    FIFO loop too, whose slices are smaller and whose awaits add visits with no work)."""
+    w = workload_with(cpu__event_loop=loop)
     deltas = mean_deltas(w.llm.output_tokens, w.llm.token_rate, w.llm.coalesce_window, w.llm.tokens_per_chunk)
     net = build_network(load_tier("tier2"), w, 10000)
     res = simulate(net, duration=900, warmup=120, replications=4, seed=6, workers=2)

@@ -13,7 +13,7 @@ whatever the architecture manages to serve.
 from __future__ import annotations
 
 import math
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
@@ -101,6 +101,11 @@ class NodeCPU(_Strict):
     # CPU seconds per second a process spends on no request (timers, garbage collection, metrics
     # scrapes): the capacity left for requests is 1 - background. `capplan calibrate` fits it.
     background: float = Field(default=0.0, ge=0, le=0.9)
+    # How the loop serves its work. "fifo" is Node's loop: every callback runs to completion in
+    # the order it became ready, and a request that awaits I/O (a Redis command, a query) queues
+    # again behind everything ready when its answer comes back. "shared" is processor sharing, a
+    # coarser model in which short requests overtake long ones and awaits cost no queueing.
+    event_loop: Literal["fifo", "shared"] = "shared"
 
 
 class MongoWork(_Strict):

@@ -24,6 +24,11 @@ from capplan.sim.spec import (BOUND, FCFS, KEYED, OTHER, PS, CallSpec, ClassSpec
 
 
 SLICE_SECONDS = 4.0        # a stream's deltas are worked in slices of this much generation at full pace
+# On a FIFO event loop a slice is one job that everything behind it waits for, so slices must be as
+# small as the loop's real jobs: at most this much CPU (one delta when a delta costs more). Behind
+# a busy loop the deltas that arrived meanwhile are read and worked as one job, as Node does.
+FIFO_SLICE_CPU = 2e-3
+_NO_WORK = deterministic(0.0)  # a callback's turn on a FIFO loop: it waits, its own CPU is counted elsewhere
 DELTA_SAMPLES = 20000      # Monte Carlo draws behind E[deltas per answer] (fixed seed: deterministic)
 
 
@@ -63,9 +68,9 @@ def build_network(tier: Tier, workload: Workload, users: int, scale: float = 1.0
     route += b.bind(msg_svc)
     # One synchronous event-loop turn: request handling and token counting back to back.
     route.append(b.cpu(msg_svc, DistSum([workload.cpu.message, workload.cpu.token_count])))
-    route += b.redis_ops()
+    route += b.awaited(msg_svc, b.redis_ops())
     # History read then the user message write, on the primary with one pooled connection.
-    route += b.db(msg_svc, [(b.primary, DistSum([workload.mongo.history_read, workload.mongo.write]))])
+    route += b.db(msg_svc, [(b.primary, workload.mongo.history_read), (b.primary, workload.mongo.write)])
     route += b.publish_event()
     route.append(Step(Op.MARK, api))  # the POST returns the stream id here
     if tier.queue_enabled:
@@ -86,7 +91,7 @@ def build_network(tier: Tier, workload: Workload, users: int, scale: float = 1.0
     route.append(b.cpu(msg_svc, workload.cpu.token_count))
     extra_writes = max(workload.mongo.writes_per_turn - 1.0, 0.0) + workload.mongo.search_sync_writes
     if extra_writes > 0:
-        route += b.db(msg_svc, [(b.primary, workload.mongo.write.scaled(extra_writes))])
+        route += b.db(msg_svc, [(b.primary, workload.mongo.write.scaled(extra_writes))], awaits=max(1, round(extra_writes)))
     route += b.leave_proxy()
     # title generation for new conversations: one extra non-streamed LLM call that runs in the
     # background (the browser polls /api/convos/gen_title): it loads the provider, the app and the
@@ -108,7 +113,7 @@ def build_network(tier: Tier, workload: Workload, users: int, scale: float = 1.0
         svc = tier.service_for("api_read")
         r: list[Step] = [Step(Op.LIMIT, i) for i in limits["api"]]
         r += b.enter_proxy() + b.auth_check(svc) + b.bind(svc) + [b.cpu(svc, workload.cpu.api_read)]
-        r += b.redis_ops()
+        r += b.awaited(svc, b.redis_ops())
         r += b.cached_read(svc)
         r += b.leave_proxy()
         r.append(Step(Op.MARK, api))
@@ -119,7 +124,7 @@ def build_network(tier: Tier, workload: Workload, users: int, scale: float = 1.0
     r = [Step(Op.LIMIT, i) for i in limits["api"]]
     r += b.enter_proxy() + b.bind(svc) + [b.cpu(svc, workload.cpu.refresh)]
     if tier.redis.enabled:
-        r += b.redis_ops()
+        r += b.awaited(svc, b.redis_ops())
     else:
         r += b.db(svc, [(b.reader, workload.mongo.api_read)])
     r += b.leave_proxy()
@@ -185,19 +190,50 @@ class _Builder:
         background = self.workload.cpu.background
         if background > 0:
             slowdown /= 1.0 - background
-        # Its event loop interleaves every request's callbacks and every stream's deltas: processor
-        # sharing, one server per process.
+        # Its event loop interleaves every request's callbacks and every stream's deltas, one
+        # server per process: run to completion in order (fifo) or processor sharing (shared).
         st = self.station(f"{svc.name}.cpu", 1, instances=svc.replicas * svc.processes, group=g,
-                          slowdown=slowdown, kind="cpu", discipline=PS)
+                          slowdown=slowdown, kind="cpu", discipline=FCFS if self.fifo else PS)
         return Step(Op.SERVE, st, dist.scaled(svc.cpu_factor))
 
-    def db(self, svc: Service, ops: list[tuple[int, Dist]]) -> list[Step]:
+    @property
+    def fifo(self) -> bool:
+        return self.workload.cpu.event_loop == "fifo"
+
+    def loop_turns(self, svc: Service, awaits: int) -> list[Step]:
+        """On a FIFO loop, an awaited answer's callback queues behind everything ready: a visit
+        with no work of its own (the callbacks' CPU is in the request's figures, as calibrate
+        measures them), once per await."""
+        if not self.fifo or awaits <= 0:
+            return []
+        return [self.cpu(svc, _NO_WORK)] * awaits
+
+    def awaited(self, svc: Service, io: list[Step]) -> list[Step]:
+        """I/O steps the service's code awaits, then its callback's turn on the loop."""
+        return io + self.loop_turns(svc, 1) if io else io
+
+    def db(self, svc: Service, ops: list[tuple[int, Dist]], awaits: int | None = None) -> list[Step]:
+        """Queries on one pooled connection, each awaited (``awaits`` loop turns in all, one per
+        query unless given)."""
         g = self.group(svc)
         pool = self.pool(f"{svc.name}.db_pool", self.tier.mongo.pool_per_process,
                          instances=svc.replicas * svc.processes, group=g, kind="db_pool")
         speed = self.tier.mongo.speed
-        return [Step(Op.ACQUIRE, pool), *[Step(Op.SERVE, st, d.scaled(1.0 / speed)) for st, d in ops],
-                Step(Op.RELEASE, pool)]
+        turns = self.loop_turns(svc, 1)
+        if not turns:
+            # no loop turns between them: back-to-back queries on one station are one service
+            merged: list[tuple[int, Dist]] = []
+            for st, d in ops:
+                if merged and merged[-1][0] == st:
+                    merged[-1] = (st, DistSum([merged[-1][1], d]))
+                else:
+                    merged.append((st, d))
+            ops = merged
+        steps = [Step(Op.ACQUIRE, pool)]
+        for st, d in ops:
+            steps += [Step(Op.SERVE, st, d.scaled(1.0 / speed)), *turns]
+        steps += self.loop_turns(svc, (len(ops) if awaits is None else awaits) - len(ops))
+        return steps + [Step(Op.RELEASE, pool)]
 
     def redis_ops(self) -> list[Step]:
         caches = self.workload.caches
@@ -218,7 +254,7 @@ class _Builder:
         redis_steps = []
         if h2 > 0:
             st = self.station("redis", 1, instances=self.tier.redis.nodes, kind="cache")
-            redis_steps = [Step(Op.SERVE, st, caches.redis_op)]
+            redis_steps = self.awaited(svc, [Step(Op.SERVE, st, caches.redis_op)])
         return [_RelativeBranch(h1, (1 - h1) * h2, redis_steps, db)]
 
     def enter_proxy(self) -> list[Step]:
@@ -337,12 +373,19 @@ class _Builder:
             broadcast = caches.redis_broadcast_commands_per_delta * op * (redis.nodes - 1)
             if broadcast > 0 and not redis.sharded_pubsub:
                 work.append(StreamWork(st, broadcast, OTHER))
+            if self.fifo:
+                # ... and back on a loop the subscriber's message callback writes it to the client
+                work.append(StreamWork(cpu_step.target, 0.0, BOUND, turn=True))
+        slice_deltas = max(1, math.ceil(SLICE_SECONDS / llm.coalesce_window))
+        if self.fifo:
+            per_delta = w.cpu.stream_delta * svc.cpu_factor
+            slice_deltas = min(slice_deltas, max(1, math.floor(FIFO_SLICE_CPU / per_delta))) if per_delta > 0 else slice_deltas
         rate = llm.token_rate.scaled(1.0 / k)
         reasoning = llm.reasoning
         return StreamSpec(
             ttft=llm.time_to_first_token.scaled(k), tokens=llm.output_tokens, token_rate=rate,
             window_s=llm.coalesce_window, tokens_per_chunk=llm.tokens_per_chunk,
-            slice_deltas=max(1, math.ceil(SLICE_SECONDS / llm.coalesce_window)), work=work,
+            slice_deltas=slice_deltas, catch_up=self.fifo, work=work,
             ttft_metric=ttft_metric, gap_metric=self.net.metric_index("stream_max_gap"),
             total_metric=self.net.metric_index("stream_total"), stretch_metric=self.net.metric_index("stream_stretch"),
             thinking=reasoning.thinking if reasoning.share > 0 else None, thinking_share=reasoning.share,

@@ -238,6 +238,7 @@ class _Replication:
         rs.window = s.window_s
         rs.tpc = s.tokens_per_chunk
         rs.slice = max(1, int(s.slice_deltas))
+        rs.catch_up = s.catch_up
         rs.work = []
         keyed = 1
         for w in s.work:
@@ -249,7 +250,7 @@ class _Replication:
                 pick = st.pick
             if w.select == KEYED:
                 keyed = max(keyed, st.n)
-            rs.work.append((st, w.per_delta, w.select, pick))
+            rs.work.append((st, w.per_delta, w.select, pick, w.turn))
         rs.keyed_n = self._int_stream(keyed) if keyed > 1 else None
         return rs
 
@@ -1009,10 +1010,10 @@ class _Replication:
         s = c.s
         work = s.work
         while c.swi < len(work):
-            st, per_delta, select, pick = work[c.swi]
+            st, per_delta, select, pick, turn = work[c.swi]
             c.swi += 1
             amount = per_delta * c.sm * st.slow
-            if amount <= 0.0:
+            if amount <= 0.0 and not turn:
                 continue
             n = st.n
             if n <= 1:
@@ -1060,6 +1061,11 @@ class _Replication:
                 self.at(wait, c, self._slice_release)
             else:
                 c.sm = min(s.slice, c.sleft)
+                if s.catch_up:
+                    # every delta the provider has sent by now is read and worked at once
+                    sent = 1 + int((now - c.srel) / c.sint) if c.sint > 0.0 else c.sleft
+                    if sent > c.sm:
+                        c.sm = min(sent, c.sleft)
                 c.swi = 0
                 self._slice_work(c)
             return

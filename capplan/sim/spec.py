@@ -124,6 +124,7 @@ class StreamWork:
     station: int
     per_delta: float
     select: int = BOUND              # BOUND (the customer's replica), KEYED (the stream's shard), OTHER, RANDOM
+    turn: bool = False               # a visit even with no work (a callback's turn on a FIFO loop)
 
 
 @dataclass
@@ -153,6 +154,7 @@ class StreamSpec:
     thinking: Dist | None = None     # a reasoning model's silence before the first token
     thinking_share: float = 0.0
     mean_deltas: float = 0.0         # E[deltas per answer] (for the screen)
+    catch_up: bool = False           # a slice that starts late takes every delta sent by then (Node reads them together)
     mean_generation: float = 0.0     # E[tokens / rate] (for the screen)
 
 

@@ -173,7 +173,7 @@ class RuntimeStep:
 
 class RuntimeStream:
     __slots__ = ("ttft", "tokens", "rate", "metric", "gap_metric", "total_metric", "stretch_metric", "window",
-                 "tpc", "slice", "work", "thinking", "thinking_share", "keyed_n")
+                 "tpc", "slice", "work", "thinking", "thinking_share", "keyed_n", "catch_up")
 
 
 class RuntimeCall:
