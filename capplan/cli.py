@@ -302,7 +302,7 @@ def _slo(p95: str, ttft: Optional[str], error_rate: float):
 
 
 def _deploy_options(*, require_ha: bool, instance: str | None, mongodb: str, redis: str, search: bool,
-                    aks_tier: str | None, memory_hpa: bool = False):
+                    aks_tier: str | None, memory_hpa: bool = False, min_replicas: int | None = None):
     """CLI spellings (self-hosted, standard ...) to DeployOptions; bad values name the option."""
     from capplan.deploy import DeployOptions
 
@@ -314,8 +314,11 @@ def _deploy_options(*, require_ha: bool, instance: str | None, mongodb: str, red
         tier = {"free": "Free", "standard": "Standard"}.get(aks_tier.strip().lower())
         if tier is None:
             raise CapplanError(f"must be Free or Standard, got {aks_tier!r}", field="--aks-tier")
+    if min_replicas is not None and min_replicas < 1:
+        raise CapplanError(f"must be at least 1, got {min_replicas}", field="--min-replicas")
     return DeployOptions(require_ha=require_ha, app_instance=instance, mongodb=mongodb.replace("-", "_"),
-                         redis=redis.replace("-", "_"), search=search, aks_tier=tier, memory_hpa=memory_hpa)
+                         redis=redis.replace("-", "_"), search=search, aks_tier=tier, memory_hpa=memory_hpa,
+                         min_replicas=min_replicas)
 
 
 @app.command(epilog=_examples(['capplan cost --tier tier2 --provider aws --users 3000', 'capplan cost --tier tier2 --provider gcp --users 3000 --mongodb managed --json']))
@@ -541,6 +544,7 @@ def render(
     search: Annotated[bool, typer.Option("--search/--no-search", help="LibreChat's Meilisearch (SEARCH=true).")] = True,
     aks_tier: Annotated[Optional[str], typer.Option("--aks-tier", help="AKS control plane: Free or Standard (default: Standard with --require-ha).")] = None,
     memory_hpa: Annotated[bool, typer.Option("--memory-hpa", help="Also scale the API on memory (a Node heap rarely shrinks: scales out, seldom back).")] = False,
+    min_replicas: Annotated[Optional[int], typer.Option("--min-replicas", help="The API HPA's minimum for a daily curve (default: the peak sizing). `capplan day --min-replicas` simulates the same.")] = None,
     workload: Annotated[Optional[Path], typer.Option(help="Workload YAML.")] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 1,
     replications: Annotated[int, typer.Option(help="Replications per simulation.")] = 4,
@@ -556,7 +560,7 @@ def render(
     if from_file is not None:
         # the file carries the sizing: these would be silently ignored
         given = _given(ctx, ("tier", "provider", "users", "workload", "slo_p95", "require_ha", "mongodb", "redis",
-                             "search", "aks_tier", "memory_hpa", "seed", "replications"))
+                             "search", "aks_tier", "memory_hpa", "min_replicas", "seed", "replications"))
         if given:
             raise CapplanError(f"--from {from_file} carries the sizing; drop {', '.join(given)} (or drop --from "
                                "to size here)", field=given[0])
@@ -605,7 +609,8 @@ def render(
                                 RunSettings(replications=replications, seed=seed), today=_today(today),
                                 on_progress=progress.advance, options=_deploy_options(
                                     require_ha=require_ha, instance=None, mongodb=mongodb, redis=redis,
-                                    search=search, aks_tier=aks_tier, memory_hpa=memory_hpa))
+                                    search=search, aks_tier=aks_tier, memory_hpa=memory_hpa,
+                                    min_replicas=min_replicas))
         finally:
             progress.close()
         if rec.winner is None:
@@ -643,6 +648,68 @@ def _is_plan(path: Path) -> bool:
 
     data = read_yaml(path)
     return isinstance(data, dict) and data.get("kind") == "plan"
+
+
+@app.command(epilog=_examples(["capplan day --tier tier2 --users 3000",
+                                "capplan day --tier tier2 --users 3000 --profile consumer --min-replicas 3 --json > day.json",
+                                "capplan day --tier tier2 --users 3000 --profile my-hourly-counts.csv"]))
+def day(
+    tier: Annotated[str, typer.Option(help="Tier to run through the day (a Kubernetes tier: see `capplan tiers`).")],
+    users: Annotated[int, typer.Option(help="Registered users.")],
+    profile: Annotated[str, typer.Option(help="business, consumer, business-week, a profile .yaml or an hourly .csv (hour,count).")] = "business",
+    provider: Annotated[str, typer.Option(help="aws, gcp or azure (node type, node start-up time, prices).")] = "aws",
+    min_replicas: Annotated[Optional[int], typer.Option("--min-replicas", help="The API HPA's minimum (default: 2 with --require-ha, else 1; never above the peak sizing). `capplan render --min-replicas` writes the same HPA.")] = None,
+    slo_p95: Annotated[str, typer.Option("--slo-p95", help="p95 API latency SLO (sizing, and SLO-violation minutes).")] = "2s",
+    max_error_rate: Annotated[float, typer.Option(help="Largest acceptable share of failed requests in a minute.")] = 0.01,
+    require_ha: Annotated[bool, typer.Option("--require-ha", help="At least 2 replicas and zones.")] = False,
+    workload: Annotated[Optional[Path], typer.Option(help="Workload YAML.")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 1,
+    replications: Annotated[int, typer.Option(help="Replications per sizing simulation.")] = 4,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON (the whole per-minute timeline).")] = False,
+):
+    """A day of traffic (or a week) through the tier's peak sizing with the rendered HPA and the cluster
+    autoscaler at work: per-minute users, pods, nodes, CPU, p95 latency and failures, SLO-violation
+    minutes, and the month's cost autoscaled next to fixed at peak size."""
+    from capplan.day.plan import plan_day
+    from capplan.forecast import RunSettings
+    from capplan.model.loader import load_profile, load_tier, load_workload
+    from capplan.report.day import cost_table, day_json, day_table
+
+    check_users(users)
+    if min_replicas is not None and min_replicas < 1:
+        raise CapplanError(f"must be at least 1, got {min_replicas}", field="--min-replicas")
+    name = _providers(provider, one=True)
+    slo = _slo(slo_p95, None, max_error_rate)
+    prof = load_profile(profile)
+    t = load_tier(tier)
+    wl = load_workload(workload)
+    deploy_options = _deploy_options(require_ha=require_ha, instance=None, mongodb="auto", redis="auto", search=True,
+                                     aks_tier=None)
+    sizing = _LazyProgress(replications * 3, "sizing the peak", enabled=True)
+    minutes = _LazyProgress(int(prof.seconds // 60), "simulating the day (minutes)", enabled=True)
+    try:
+        plan = plan_day(t, wl, users, name, prof, slo, min_replicas, require_ha,
+                        RunSettings(replications=replications, seed=seed), deploy_options, today=_today(None),
+                        on_progress=sizing.advance, on_minute=lambda done, total: minutes.advance())
+    finally:
+        sizing.close()
+        minutes.close()
+    if json_out:
+        from capplan.report import json as jsonr
+
+        sys.stdout.write(jsonr.dumps(day_json(plan, slo.p95_s, slo.max_error_rate, __version__, seed)))
+        return
+    r = plan.result
+    out.print(day_table(plan, slo.p95_s, slo.max_error_rate))
+    out.print(cost_table(plan))
+    violations = r.slo_violation_minutes(slo.p95_s, slo.max_error_rate)
+    out.print(f"SLO-violation minutes: {violations} of {len(r.minutes)} (p95 > {slo.p95_s:g} s or over "
+              f"{slo.max_error_rate:.0%} failed); app node-hours {r.node_hours():.1f}; pods {min(m.pods_ready for m in r.minutes)}"
+              f"-{max(m.pods_ready for m in r.minutes)} (peak sizing {plan.peak_replicas}, HPA {r.hpa_min}-{r.hpa_max})",
+              highlight=False)
+    if prof.peak_hour_share() and abs(prof.peak_hour_share() - wl.demand.peak_hour_share) > 0.01:
+        _warn(f"profile {prof.name}: its busiest hour carries {prof.peak_hour_share():.1%} of a day's messages, "
+              f"the workload's peak hour {wl.demand.peak_hour_share:.1%}: the peak sizing and the day's peak differ")
 
 
 @app.command(epilog=_examples(['capplan init && capplan check']))

@@ -846,6 +846,36 @@ case("workload-unknown-subcommand", ["workload", "bogus"], expect="bogus")
 case("root-unknown-command", ["nosuch"], expect="nosuch")
 case("root-unknown-option", ["--bogus"], expect="--bogus")
 
+# --- day ------------------------------------------------------------------------------------------
+
+DAY = ["day", "--tier", "tier2", "--users", "3000"]
+HOURS = "\n".join(f"{h},{10 + h}" for h in range(24)) + "\n"
+case("day-users-negative", ["day", "--tier", "tier2", "--users", "-5"], expect="--users")
+case("day-tier-unknown", ["day", "--tier", "tier9", "--users", "3000"], expect="--tier")
+case("day-tier-missing", ["day", "--users", "3000"], expect="--tier")
+case("day-provider-unknown", [*DAY, "--provider", "mars"], expect="--provider")
+case("day-profile-unknown", [*DAY, "--profile", "weekend-rave"], expect="--profile")
+case("day-profile-missing-file", [*DAY, "--profile", "counts.csv"], expect="counts.csv")
+case("day-profile-csv-short", [*DAY, "--profile", "c.csv"], {"c.csv": "0,1\n1,2\n"}, expect="every hour 0-23")
+case("day-profile-csv-negative", [*DAY, "--profile", "c.csv"], {"c.csv": HOURS.replace("5,15", "5,-15")},
+     expect="count >= 0")
+case("day-profile-csv-text", [*DAY, "--profile", "c.csv"], {"c.csv": HOURS.replace("5,15", "5,many")},
+     expect="hour,count")
+case("day-profile-yaml-bad-hours", [*DAY, "--profile", "p.yaml"],
+     {"p.yaml": "kind: profile\nname: p\ndays:\n  - {name: d, hours: [1, 2, 3]}\n"}, expect="hours")
+case("day-profile-yaml-malformed", [*DAY, "--profile", "p.yaml"], {"p.yaml": "kind: profile\nname: [\n"},
+     expect="p.yaml")
+case("day-profile-yaml-wrong-kind", [*DAY, "--profile", "p.yaml"], {"p.yaml": "kind: tier\nname: p\n"},
+     expect="kind")
+case("day-profile-spike-bad-clock", [*DAY, "--profile", "p.yaml"],
+     {"p.yaml": "kind: profile\nname: p\ndays:\n  - {name: d, hours: [" + ", ".join(["1"] * 24) + "]}\n"
+                 "spikes:\n  - {at: '25:00', duration: 10m, factor: 2}\n"}, expect="spikes")
+case("day-profile-not-yaml-or-csv", [*DAY, "--profile", "p.txt"], {"p.txt": "hello"}, expect="--profile")
+case("day-min-replicas-zero", [*DAY, "--min-replicas", "0"], expect="--min-replicas")
+case("day-slo-bad", [*DAY, "--slo-p95", "fast"], expect="--slo-p95")
+case("render-min-replicas-zero", ["render", "--tier", "tier2", "--provider", "aws", "--users", "3000", "--dry-run",
+                                  "--min-replicas", "0"], expect="--min-replicas")
+
 # --- prices refresh (always from recorded responses: no case touches the network) ------------------
 
 case("prices-refresh-missing-provider", refresh({"--provider": None}), expect="--provider")

@@ -66,12 +66,17 @@ class DeployOptions:
     search: bool = True            # LibreChat's Meilisearch (SEARCH=true)
     aks_tier: str | None = None    # Free | Standard (default: Standard with --require-ha)
     memory_hpa: bool = False       # scale on memory too (a Node heap does not shrink: scales out, rarely back)
+    # The API's HPA minimum when the load follows a daily curve (None: the peak sizing, so the
+    # HPA only ever adds pods): the peak's replicas become the usual hours' headroom, not the floor.
+    min_replicas: int | None = None
 
     def __post_init__(self) -> None:
         for field, value, allowed in (("mongodb", self.mongodb, ("auto", "managed", "self_hosted")),
                                       ("redis", self.redis, ("auto", "managed", "self_hosted"))):
             if value not in allowed:
                 raise CapplanError(f"must be {', '.join(allowed[:-1])} or {allowed[-1]}, got {value!r}", field=field)
+        if self.min_replicas is not None and self.min_replicas < 1:
+            raise CapplanError(f"must be at least 1, got {self.min_replicas}", field="min-replicas")
         if self.aks_tier not in (None, "Free", "Standard"):
             raise CapplanError(f"must be Free or Standard, got {self.aks_tier!r}", field="aks-tier")
 
@@ -131,9 +136,13 @@ class _Builder:
             memory = max(API_MEMORY_FLOOR_MIB, int(math.ceil(svc.memory / 256.0)) * 256)
             replicas = svc.replicas
             high = replicas if not self.kubernetes else max(replicas + 1, replicas * HPA_MAX_FACTOR)
+            streams = "stream" in svc.handles
+            if streams and self.kubernetes and self.opts.min_replicas is not None:
+                # the autoscaled API: the HPA goes down to the floor asked for (2 at least with
+                # --require-ha) and up to its usual maximum above the peak's sizing
+                replicas = min(replicas, max(self.opts.min_replicas, 2 if self.opts.require_ha else 1))
             # the service holding the streams is the rendered API Deployment; the others (the microservices
             # tier's auth, agent, files ...) are their own Deployments in k8s/services.yaml
-            streams = "stream" in svc.handles
             name = "librechat" if streams else f"librechat-{svc.name}"
             if not self.kubernetes:
                 where = f"compose/docker-compose.yml#services/{'api' if streams else svc.name}"

@@ -11,6 +11,7 @@ from capplan.data import data_dir
 from capplan.errors import CapplanError
 from capplan.files import read_yaml  # noqa: F401  (re-exported: callers read YAML through the loader)
 from capplan.model.network import NetworkModel
+from capplan.model.profile import Profile
 from capplan.model.tier import Tier
 from capplan.model.workload import Workload
 
@@ -161,3 +162,34 @@ def load_tier(name: str) -> Tier:
     if not isinstance(scenario, Tier):  # pragma: no cover - bundled files are tiers
         raise CapplanError(f"{name} is not a tier", field="--tier")
     return scenario
+
+
+def bundled_profiles() -> dict[str, Path]:
+    """The bundled load profiles by name (scenarios/profiles/*.yaml)."""
+    return _bundled(data_dir("scenarios") / "profiles")
+
+
+def load_profile(spec: str) -> Profile:
+    """A bundled profile by name, a profile YAML file, or an hourly CSV of the operator's counts."""
+    from capplan.files import read_text
+    from capplan.model.profile import profile_from_csv
+
+    bundled = bundled_profiles()
+    if spec in bundled and not Path(spec).exists():
+        path = bundled[spec]
+    else:
+        path = Path(spec)
+        if path.suffix.lower() not in (".yaml", ".yml", ".csv"):
+            raise CapplanError(f"unknown profile {spec!r} (known: {', '.join(sorted(bundled))}, or a .yaml or .csv file)",
+                               field="--profile")
+    if path.suffix.lower() == ".csv":
+        try:
+            return profile_from_csv(read_text(path), path.stem, str(path))
+        except ValueError as exc:
+            raise CapplanError(str(exc), field="--profile") from None
+    data = read_yaml(path)
+    if isinstance(data, dict) and data.get("kind", "profile") != "profile":
+        raise CapplanError(f"kind must be 'profile', got {data.get('kind')!r}", field=f"{path}: kind")
+    if isinstance(data, dict):
+        data = {k: v for k, v in data.items() if k != "kind"}
+    return _validate(Profile, data, str(path))

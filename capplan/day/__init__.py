@@ -1,0 +1,1 @@
+"""A day in production: load over time, Kubernetes autoscaling, failures."""

@@ -1,0 +1,193 @@
+"""A replication whose load and capacity change while it runs (the engine behind ``capplan day``).
+
+The steady engine simulates one load on one sizing and measures a window of it. Here the closed
+population grows and shrinks (users join, and leave when they next would start thinking), a
+replica group's members go in and out of service (an autoscaler's pods: new requests are balanced
+over the serving ones only; those already bound finish where they are), and controllers run at
+their own recurring events. Everything is recorded from t = 0 (there is no steady state to wait
+for); the caller reads counters and histograms between events, e.g. once a simulated minute.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import numpy as np
+
+from capplan.sim.engine import _Replication
+from capplan.sim.sampling import batch_sampler
+from capplan.sim.spec import NetworkSpec
+from capplan.sim.stations import Customer
+
+INF = math.inf
+
+
+class DynamicReplication(_Replication):
+    def __init__(self, net: NetworkSpec, seed: np.random.SeedSequence):
+        super().__init__(net, seed)
+        self._closed = {cls.name: (cls, ci, route) for cls, ci, route in self.classes if cls.population > 0}
+        self._users: dict[str, int] = {}          # class -> users in it now (thinking or in a request)
+        self._retire: dict[str, int] = {}         # class -> users to drop when they next start thinking
+        self._free_ids: dict[str, list[int]] = {}
+        self._base_think: dict[str, Callable[[], float]] = {}
+        self._open_share: dict[str, float] = {}
+        self._offsets = self._rng()
+
+    # -- starting --------------------------------------------------------------------------------
+    def start(self, populations: dict[str, int]) -> None:
+        """Start the open classes and each closed class at ``populations[name]`` users (at most the
+        population it was built with: rate limits are keyed by user), recording from now on."""
+        for cls, ci, route in self.classes:
+            if cls.population > 0:
+                name = cls.name
+                base = batch_sampler(cls.think, self._rng()) if cls.think is not None else (lambda: 0.0)
+                self._base_think[name] = base
+                self._think[id(cls)] = self._retiring(name, base)
+                self._users[name] = 0
+                self._retire[name] = 0
+                self._free_ids[name] = list(range(cls.population - 1, -1, -1))
+                self.set_population(name, populations.get(name, cls.population))
+            elif cls.interarrival is not None:
+                self._start_open(cls, ci, route)
+        self.recording = True
+        self.t_start = self.env._now
+        self.hists = self._histograms()
+        self.flush_max = 60.0
+        self.flush_every = 1.0
+        self.flush_entered = 0
+        self.at(self.flush_every, None, self._flush_event)
+
+    def _retiring(self, name: str, base: Callable[[], float]) -> Callable[[], float]:
+        """The class's think-time sampler: a user asked to leave never comes back (an infinite think)."""
+        retire = self._retire
+        users = self._users
+
+        def think() -> float:
+            if retire[name] > 0:
+                retire[name] -= 1
+                users[name] -= 1
+                return INF
+            return base()
+
+        return think
+
+    def set_population(self, name: str, n: int) -> None:
+        """Grow the class to ``n`` users (new ones arrive part-way through a think time) or shrink it
+        (the surplus leaves as each next finishes a turn: nobody is cut off mid-answer)."""
+        cls, ci, route = self._closed[name]
+        n = max(0, min(int(n), cls.population))
+        have = self._users[name] - self._retire[name]
+        if n < have:
+            self._retire[name] += have - n
+            return
+        cancel = min(self._retire[name], n - have)   # users about to leave stay instead
+        self._retire[name] -= cancel
+        have += cancel
+        think = self._base_think[name]
+        for _ in range(n - have):
+            # (a user who left keeps its id: after a day of churn ids repeat, which only shares a
+            # per-user rate limit between two users)
+            free = self._free_ids[name]
+            user = free.pop() if free else self._users[name] % cls.population
+            c = Customer(cls, ci, route, user)
+            self._users[name] += 1
+            self.at(think() * float(self._offsets.random()), c, self._begin)
+
+    def population(self, name: str) -> int:
+        return self._users[name] - self._retire[name]
+
+    def set_open_share(self, shares: dict[str, float]) -> None:
+        """Open classes arrive at ``share`` x the rate they were built with (0 <= share <= 1)."""
+        for name, share in shares.items():
+            if not 0.0 <= share <= 1.0 + 1e-9:
+                raise ValueError(f"{name}: an open class's share of its built rate must be in [0, 1], got {share}")
+            self._open_share[name] = min(share, 1.0)
+
+    def _start_open(self, cls, ci, route):
+        """Arrivals at the built rate, each kept with the class's current share: a thinned Poisson
+        stream is Poisson at share x the rate."""
+        env = self.env
+        ia = batch_sampler(cls.interarrival, self._rng())
+        keep = self._rng()
+        users = max(cls.users, 1)
+        next_user = self._int_stream(users) if users > 1 else (lambda: 0)
+        shares = self._open_share
+        shares.setdefault(cls.name, 1.0)
+        name = cls.name
+
+        def arrive(event):
+            self.at(ia(), None, arrive)
+            if keep.random() >= shares[name]:
+                return
+            c = Customer(cls, ci, route, next_user())
+            c.t0 = now = env._now
+            self.run_entered += 1
+            self.present += 1
+            self.sum_in += now
+            self.arrivals += 1
+            self.advance(c)
+
+        self.at(ia(), None, arrive)
+
+    # -- replicas --------------------------------------------------------------------------------
+    def group(self, name: str):
+        return next(g for g in self.groups if g.name == name)
+
+    def set_serving(self, name: str, members: list[int]) -> None:
+        """Balance new requests of group ``name`` over ``members`` only (by the group's policy)."""
+        g = self.group(name)
+        serving = sorted(set(members))
+        if not serving:
+            raise ValueError(f"{name}: no member left in service")
+        active = g.active
+        state = {"next": 0}
+
+        if g.policy == "least_conn":
+            def pick() -> int:
+                lowest = min(active[i] for i in serving)
+                k0 = state["next"]
+                for k in range(len(serving)):
+                    i = serving[(k0 + k) % len(serving)]
+                    if active[i] == lowest:
+                        state["next"] = (k0 + k + 1) % len(serving)
+                        return i
+                return serving[0]  # pragma: no cover
+        elif g.policy == "random":
+            draw = self._int_stream(1 << 30)
+
+            def pick() -> int:
+                return serving[draw() % len(serving)]
+        else:
+            def pick() -> int:
+                k = state["next"]
+                state["next"] = (k + 1) % len(serving)
+                return serving[k]
+        g.pick = pick
+
+    def busy_seconds(self, station: str) -> list[float]:
+        """Each instance's busy server-seconds since the start (areas brought up to now)."""
+        st = next(s for s in self.stations if s.name == station)
+        now = self.env._now
+        for i in range(st.n):
+            self._touch_station(st, i, now)
+        return list(st.area_b)
+
+    def open_streams(self, group: str) -> list[int]:
+        return list(self.group(group).streams)
+
+    # -- running ---------------------------------------------------------------------------------
+    def every(self, period: float, fn: Callable[[float], None], first: float | None = None) -> None:
+        """Call ``fn(now)`` every ``period`` seconds (first at ``first``, default one period in)."""
+        def tick(event):
+            fn(self.env._now)
+            self.at(period, None, tick)
+
+        self.at(period if first is None else first, None, tick)
+
+    def run_until(self, t: float) -> None:
+        self.env.run(until=t)
+
+    @property
+    def now(self) -> float:
+        return self.env._now
