@@ -173,3 +173,23 @@ def test_flush_timing_changes_no_statistic_and_results_repeat(monkeypatch):
         assert (o.n, o.zeros, o.maximum) == (h.n, h.zeros, h.maximum)
         assert o.quantile(0.95) == h.quantile(0.95)
         assert o.mean == pytest.approx(h.mean, rel=1e-12)
+
+
+def test_a_histogram_since_a_snapshot_holds_only_the_later_samples():
+    from capplan.sim.stats import Histogram
+
+    rng = np.random.default_rng(4)
+    early, late = rng.exponential(1.0, 5000), rng.exponential(10.0, 5000)
+    h, alone = Histogram(), Histogram()
+    for v in early:
+        h.add(float(v))
+    snap = h.snapshot()
+    for v in late:
+        h.add(float(v))
+        alone.add(float(v))
+    window = h.since(snap)
+    assert window.n == 5000 and window.mean == pytest.approx(late.mean())
+    assert window.quantile(0.95) == pytest.approx(alone.quantile(0.95))
+    assert window.quantile(0.95) > 5 * np.percentile(early, 95)
+    # the whole histogram is unchanged by taking a window
+    assert h.n == 10000

@@ -25,7 +25,6 @@ from capplan.model.tier import Tier
 from capplan.model.workload import Workload
 from capplan.sim.build import build_network
 from capplan.sim.dynamic import DynamicReplication
-from capplan.sim.stats import Histogram
 
 MINUTE = 60.0
 
@@ -77,19 +76,6 @@ def messages_per_second(workload: Workload, users: int, profile: Profile, t: flo
     """The offered message rate at ``t``: the region's daily messages spread by the profile."""
     region_users = max(1, round(users * region_share))
     return workload.messages_per_day(region_users) / SECONDS_PER_DAY * profile.relative_rate(t)
-
-
-def _window(hist: Histogram, before: tuple) -> Histogram:
-    """The samples ``hist`` gained since ``before`` (a snapshot) as a histogram of their own."""
-    h = Histogram()
-    counts, zeros, n, total, total_sq = hist.snapshot()
-    h.counts = counts - before[0]
-    h.zeros = zeros - before[1]
-    h.n = n - before[2]
-    h.total = total - before[3]
-    h.total_sq = total_sq - before[4]
-    h.maximum = hist.maximum
-    return h
 
 
 def simulate_day(tier: Tier, workload: Workload, users: int, profile: Profile, hpa: HPASpec, timings: Timings,
@@ -152,7 +138,7 @@ def simulate_day(tier: Tier, workload: Workload, users: int, profile: Profile, h
         scrapes.append((now, rep.busy_seconds(cpu)))
         del scrapes[:-3]
 
-    def metric(now: float) -> tuple[int, int, float]:
+    def metric() -> tuple[int, int, float]:
         """(ready pods with a full sample, pods without, their mean utilization of the request)."""
         (t0, a), (t1, b) = scrapes[-2], scrapes[-1]
         span = t1 - t0
@@ -165,10 +151,10 @@ def simulate_day(tier: Tier, workload: Workload, users: int, profile: Profile, h
 
     def sync(now: float) -> None:
         current = cluster.wanted
-        ready, unready, util = metric(now)
+        ready, unready, util = metric()
         desired = controller.sync(now, current, ready, unready, util)
         if desired != current:
-            events.append(f"{_clock(now)}: HPA {current} -> {desired} pods (CPU {util:.0%} of request, target "
+            events.append(f"{clock(now)}: HPA {current} -> {desired} pods (CPU {util:.0%} of request, target "
                           f"{hpa.target_utilization:.0%})")
             cluster.scale_to(desired, now)
             serve()
@@ -178,7 +164,7 @@ def simulate_day(tier: Tier, workload: Workload, users: int, profile: Profile, h
         cluster.autoscale_nodes(now)
         after = cluster.nodes + len(cluster.provisioning)
         if after != before:
-            events.append(f"{_clock(now)}: cluster autoscaler {before} -> {after} nodes")
+            events.append(f"{clock(now)}: cluster autoscaler {before} -> {after} nodes")
         if cluster.tick(now):
             serve()
 
@@ -197,7 +183,7 @@ def simulate_day(tier: Tier, workload: Workload, users: int, profile: Profile, h
     ttft = net.metric_index("ttft")
     minutes: list[Minute] = []
     snaps = [rep.metrics[api].snapshot(), rep.metrics[ttft].snapshot()]
-    counts = [rep.completed, sum(rep.rejected.values()), 0]
+    counts = [rep.completed, sum(rep.rejected.values())]
     message_metric = net.metric_index("response:message")
     done_msgs = [rep.metrics[message_metric].snapshot()[2]]
     total = len(grid)
@@ -208,19 +194,19 @@ def simulate_day(tier: Tier, workload: Workload, users: int, profile: Profile, h
         rep.run_until(start + MINUTE)
         now = start + MINUTE
         count_nodes(now)
-        h_api = _window(rep.metrics[api], snaps[0])
-        h_ttft = _window(rep.metrics[ttft], snaps[1])
+        h_api = rep.metrics[api].since(snaps[0])
+        h_ttft = rep.metrics[ttft].since(snaps[1])
         snaps = [rep.metrics[api].snapshot(), rep.metrics[ttft].snapshot()]
         completed, failed = rep.completed, sum(rep.rejected.values())
         msgs = rep.metrics[message_metric].snapshot()[2]
-        busy_ready, _, util = metric(now)
+        _, _, util = metric()
         minutes.append(Minute(
             t=float(start), users=rep.population("message"), offered_messages_per_s=float(rate),
             messages=int(msgs - done_msgs[0]), pods_ready=cluster.count(READY), pods_starting=cluster.count(STARTING),
             pods_pending=cluster.count(PENDING), nodes=cluster.nodes, cpu_utilization=util,
             api_p95_s=h_api.quantile(0.95) if h_api.n else None, ttft_p95_s=h_ttft.quantile(0.95) if h_ttft.n else None,
             failed=int(failed - counts[1]), requests=int((completed - counts[0]) + (failed - counts[1]))))
-        counts = [completed, failed, 0]
+        counts = [completed, failed]
         done_msgs = [msgs]
         if on_minute is not None:
             on_minute(k + 1, total)
@@ -228,7 +214,8 @@ def simulate_day(tier: Tier, workload: Workload, users: int, profile: Profile, h
                      node_seconds=float(node_area[0]), hpa_min=hpa.min_replicas, hpa_max=hpa.max_replicas, events=events)
 
 
-def _clock(t: float) -> str:
+def clock(t: float) -> str:
+    """'HH:MM:SS' from the profile's start ('day 2 HH:MM:SS' after the first day)."""
     day, rest = divmod(int(t), int(SECONDS_PER_DAY))
     h, rest = divmod(rest, 3600)
     m, s = divmod(rest, 60)

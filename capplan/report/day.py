@@ -8,13 +8,7 @@ from decimal import Decimal
 from rich.table import Table
 
 from capplan.day.plan import DayPlan
-from capplan.day.run import Minute, violates
-from capplan.model.profile import SECONDS_PER_DAY
-
-
-def _clock(t: float) -> str:
-    day, rest = divmod(int(t), int(SECONDS_PER_DAY))
-    return (f"d{day + 1} " if day else "") + f"{rest // 3600:02d}:{rest % 3600 // 60:02d}"
+from capplan.day.run import Minute, clock, violates
 
 
 def _ms(value: float | None) -> str:
@@ -56,7 +50,7 @@ def day_table(plan: DayPlan, p95_s: float, error_share: float) -> Table:
         table.add_column(col, justify="right")
     for row in hourly(r.minutes, p95_s, error_share):
         pods = f"{row['pods_min']}" if row["pods_min"] == row["pods_max"] else f"{row['pods_min']}-{row['pods_max']}"
-        table.add_row(_clock(row["t"]), f"{row['users_max']:,}", f"{row['messages_per_s']:.2f}", pods,
+        table.add_row(clock(row["t"])[:-3], f"{row['users_max']:,}", f"{row['messages_per_s']:.2f}", pods,
                       str(row["nodes_max"]), f"{row['cpu_max']:.0%}", _ms(row["api_p95_worst_s"]),
                       _s(row["ttft_p95_worst_s"]), f"{row['failed_share']:.1%}", str(row["slo_violation_minutes"]))
     return table

@@ -74,6 +74,20 @@ class Histogram:
         self.total -= total
         self.total_sq -= total_sq
 
+    def since(self, snap: tuple) -> "Histogram":
+        """A new histogram of the samples added after :meth:`snapshot` returned ``snap`` (its maximum
+        is this one's: the largest sample since is not kept apart)."""
+        counts, zeros, n, total, total_sq = snap
+        self.flush()
+        h = Histogram()
+        h.counts = self.counts - counts
+        h.zeros = self.zeros - zeros
+        h.n = self.n - n
+        h.total = self.total - total
+        h.total_sq = self.total_sq - total_sq
+        h.maximum = self.maximum
+        return h
+
     @property
     def mean(self) -> float:
         self.flush()
