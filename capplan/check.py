@@ -57,12 +57,14 @@ def _files_digest(h, folder: Path) -> None:
         h.update(path.read_bytes())
 
 
-def cache_key(plan_path: Path, workload_path: Path | None, today: dt.date) -> str:
+def cache_key(plan_path: Path, workload_path: Path | None, today: dt.date, profile_path: Path | None = None) -> str:
     h = hashlib.sha256()
     h.update(f"capplan {__version__} doc-schema {DOC_SCHEMA}\n".encode())
     h.update(read_text(plan_path).encode())
     if workload_path is not None:
         h.update(read_text(workload_path, field=f"{plan_path}: workload {workload_path}").encode())
+    if profile_path is not None:   # the day's own profile file (a bundled one is among the scenarios)
+        h.update(read_text(profile_path, field=f"{plan_path}: day.profile {profile_path}").encode())
     _files_digest(h, data_dir("scenarios"))
     _files_digest(h, data_dir("pricing"))
     h.update(today.isoformat().encode())
@@ -104,10 +106,38 @@ def compute(plan, plan_path: Path, today: dt.date, on_progress=None) -> dict[str
 
     options = DeployOptions(require_ha=plan.require_ha, mongodb=plan.mongodb, redis=plan.redis, search=plan.search,
                             aks_tier=plan.aks_tier)
-    rec = recommend(tiers, workload, plan.users.forecast, list(plan.providers), slo, plan.require_ha,
-                    RunSettings(replications=plan.replications, seed=plan.seed), today=today, on_progress=on_progress,
-                    options=options)
-    return recommend_document(rec, plan.seed)
+    settings = RunSettings(replications=plan.replications, seed=plan.seed)
+    rec = recommend(tiers, workload, plan.users.forecast, list(plan.providers), slo, plan.require_ha, settings,
+                    today=today, on_progress=on_progress, options=options)
+    doc = recommend_document(rec, plan.seed)
+    if plan.day is not None:
+        doc["day"] = _day(plan, plan_path, rec, workload, slo, settings, options, today)
+    return doc
+
+
+def _day(plan, plan_path: Path, rec, workload, slo, settings, options, today) -> dict[str, Any]:
+    """The chosen tier and provider through the plan's day (what `capplan day` prints as JSON, summed up)."""
+    from capplan.day.plan import plan_day
+    from capplan.model.loader import load_profile
+
+    try:
+        profile = load_profile(plan.day.profile_spec(plan_path))
+    except CapplanError as exc:
+        raise CapplanError(str(exc).removeprefix("--profile: "), field=f"{plan_path}: day.profile") from None
+    winner = rec.winner
+    if winner is None:
+        return {"profile": profile.name, "simulated": False, "why": "no tier meets the SLO"}
+    if winner.deployment.platform != "kubernetes":
+        return {"profile": profile.name, "simulated": False,
+                "why": f"{winner.plan.tier.name} runs on Docker Compose: no autoscaler to run a day through"}
+    day = plan_day(winner.plan.tier, workload, plan.users.forecast, winner.provider, profile, slo,
+                   plan.day.min_replicas, plan.require_ha, settings, options, today=today)
+    r = day.result
+    return {"profile": profile.name, "simulated": True, "minutes": len(r.minutes),
+            "slo_violation_minutes": r.slo_violation_minutes(slo.p95_s, slo.max_error_rate),
+            "hpa_min": r.hpa_min, "hpa_max": r.hpa_max,
+            "pods_max": max(m.pods_ready for m in r.minutes), "node_hours": f"{r.node_hours():.3f}",
+            "fixed_monthly_usd": f"{day.cost.fixed_usd:.2f}", "autoscaled_monthly_usd": f"{day.cost.autoscaled_usd:.2f}"}
 
 
 def cached_compute(plan, plan_path: Path, today: dt.date, cache_dir: Path | None, on_progress=None,
@@ -116,7 +146,10 @@ def cached_compute(plan, plan_path: Path, today: dt.date, cache_dir: Path | None
     as it was (a dry run changes nothing on disk)."""
     if cache_dir is None:
         return compute(plan, plan_path, today, on_progress), "off"
-    key = cache_key(plan_path, plan.workload_path(plan_path), today)
+    profile = None
+    if plan.day is not None and Path(plan.day.profile_spec(plan_path)).suffix.lower() in (".yaml", ".yml", ".csv"):
+        profile = Path(plan.day.profile_spec(plan_path))
+    key = cache_key(plan_path, plan.workload_path(plan_path), today, profile)
     if write:  # before the expensive part: a file where the folder should be fails now, not after it
         ensure_dir(cache_dir, field=f"--cache-dir {cache_dir}")
     path = Path(cache_dir) / f"{key}.json"
@@ -236,6 +269,14 @@ def verdict(plan, rec: dict[str, Any], baseline: dict[str, Any] | None = None,
                            "forecast_s": failed, "ci95_high_s": failed,
                            "margin_s": round(plan.slo.max_error_rate - failed, 6),
                            "baseline_s": None, "delta_s": None})
+        day = rec.get("day")
+        if plan.day is not None and day is not None:
+            doc["day"] = {**day, "max_slo_violation_minutes": plan.day.max_slo_violation_minutes}
+            if not day["simulated"]:
+                reasons.append(f"day: not simulated ({day['why']})")
+            elif day["slo_violation_minutes"] > plan.day.max_slo_violation_minutes:
+                reasons.append(f"day: {day['slo_violation_minutes']} SLO-violation minutes in the {day['profile']} "
+                               f"profile > {plan.day.max_slo_violation_minutes} allowed")
         doc["warnings"] = list(chosen["bill"]["warnings"])
         doc["price_warnings"] = list(chosen["bill"].get("price_warnings", []))
     passed = not reasons

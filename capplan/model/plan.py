@@ -46,6 +46,20 @@ class SLOSpec(_Strict):
     max_error_rate: float = Field(default=0.01, ge=0, lt=1, allow_inf_nan=False)
 
 
+class DaySpec(_Strict):
+    """Run the chosen sizing through a day of traffic with its autoscaling (`capplan day`)."""
+
+    profile: str = "business"                        # a bundled profile, or a .yaml/.csv relative to the plan
+    min_replicas: int | None = Field(default=None, ge=1)   # the API HPA's floor (default as `capplan day`)
+    max_slo_violation_minutes: int = Field(default=0, ge=0)
+
+    def profile_spec(self, plan_path: Path) -> str:
+        path = Path(self.profile)
+        if path.suffix.lower() in (".yaml", ".yml", ".csv") and not path.is_absolute():
+            return str(plan_path.parent / path)
+        return self.profile
+
+
 class Budget(_Strict):
     monthly_usd: float = Field(gt=0, allow_inf_nan=False)
     max_increase_pct: Percent | None = None          # against --baseline
@@ -72,6 +86,7 @@ class Plan(_Strict):
     seed: int = Field(default=1, ge=0, le=MAX_SEED)
     replications: int = Field(default=4, ge=2, le=MAX_REPLICATIONS)
     today: dt.date | None = None                     # pins price-age warnings (default: the run's date)
+    day: DaySpec | None = None                       # also require SLO-violation minutes of a day to stay low
 
     @model_validator(mode="after")
     def _regions_for_providers(self) -> "Plan":
@@ -118,4 +133,7 @@ purchase: on_demand                # on_demand, commit_1y, commit_3y, spot
 seed: 1
 replications: 4
 # today: 2026-11-27                # pin the date used for price-age warnings (reproducible output)
+# day:                             # optional: run the chosen sizing through a day with its HPA (capplan day)
+#   profile: business              # business, consumer, business-week, or a .yaml/.csv next to this file
+#   max_slo_violation_minutes: 0   # minutes whose API p95 or failed share breaks the SLO above
 """

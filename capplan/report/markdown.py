@@ -62,6 +62,13 @@ def check_markdown(doc: dict[str, Any]) -> str:
             delta = "-" if row["delta_s"] is None else f"{row['delta_s']:+.3g}{unit}"
             out.append(f"| {row['metric']} | {row['target_s']:g}{unit} | {row['forecast_s']:.3g}{unit} | "
                        f"{row['ci95_high_s']:.3g}{unit} | {row['margin_s']:+.3g}{unit} | {delta} |")
+    day = doc.get("day")
+    if day and day.get("simulated"):
+        out.append("")
+        out.append(f"A day ({day['profile']} profile) with the HPA at {day['hpa_min']}-{day['hpa_max']} pods: "
+                   f"{day['slo_violation_minutes']} SLO-violation minutes of {day['minutes']}, at most "
+                   f"{day['pods_max']} pods; autoscaled {usd(day['autoscaled_monthly_usd'])}/month against "
+                   f"{usd(day['fixed_monthly_usd'])} fixed at peak size")
     details = _price_rows(doc)
     if doc["warnings"] or details:
         out.append("")

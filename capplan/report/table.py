@@ -162,4 +162,9 @@ def check_table(doc) -> Table:
         unit = "" if row["metric"] == "failed share" else " s"
         table.add_row(row["metric"], f"{row['forecast_s']:.3g}{unit} (CI high {row['ci95_high_s']:.3g})",
                       f"{row['target_s']:g}{unit}", f"{row['margin_s']:+.3g}{unit}")
+    day = doc.get("day")
+    if day and day.get("simulated"):
+        table.add_row(f"SLO-violation minutes ({day['profile']} day)", str(day["slo_violation_minutes"]),
+                      str(day["max_slo_violation_minutes"]),
+                      str(day["max_slo_violation_minutes"] - day["slo_violation_minutes"]))
     return table
