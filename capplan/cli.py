@@ -652,13 +652,15 @@ def _is_plan(path: Path) -> bool:
 
 @app.command(epilog=_examples(["capplan day --tier tier2 --users 3000",
                                 "capplan day --tier tier2 --users 3000 --profile consumer --min-replicas 3 --json > day.json",
-                                "capplan day --tier tier2 --users 3000 --profile my-hourly-counts.csv"]))
+                                "capplan day --tier tier2 --users 3000 --profile my-hourly-counts.csv",
+                                "capplan day --tier tier2 --users 3000 --inject mongo@10:00 --inject llm-slow@14:00/30m*3"]))
 def day(
     tier: Annotated[str, typer.Option(help="Tier to run through the day (a Kubernetes tier: see `capplan tiers`).")],
     users: Annotated[int, typer.Option(help="Registered users.")],
     profile: Annotated[str, typer.Option(help="business, consumer, business-week, a profile .yaml or an hourly .csv (hour,count).")] = "business",
     provider: Annotated[str, typer.Option(help="aws, gcp or azure (node type, node start-up time, prices).")] = "aws",
     min_replicas: Annotated[Optional[int], typer.Option("--min-replicas", help="The API HPA's minimum (default: 2 with --require-ha, else 1; never above the peak sizing). `capplan render --min-replicas` writes the same HPA.")] = None,
+    inject: Annotated[Optional[list[str]], typer.Option("--inject", help="An incident KIND@HH:MM[/DURATION][*FACTOR] (repeatable): mongo (a primary election, 12 s), llm-slow (x3 for 30 min).")] = None,
     slo_p95: Annotated[str, typer.Option("--slo-p95", help="p95 API latency SLO (sizing, and SLO-violation minutes).")] = "2s",
     max_error_rate: Annotated[float, typer.Option(help="Largest acceptable share of failed requests in a minute.")] = 0.01,
     require_ha: Annotated[bool, typer.Option("--require-ha", help="At least 2 replicas and zones.")] = False,
@@ -678,9 +680,16 @@ def day(
     check_users(users)
     if min_replicas is not None and min_replicas < 1:
         raise CapplanError(f"must be at least 1, got {min_replicas}", field="--min-replicas")
+    from capplan.day.failures import parse_injection
+
     name = _providers(provider, one=True)
     slo = _slo(slo_p95, None, max_error_rate)
+    injections = [parse_injection(text) for text in inject or []]
     prof = load_profile(profile)
+    for inj in injections:
+        if inj.at >= prof.seconds:
+            raise CapplanError(f"{inj.kind} at day {int(inj.at // 86400) + 1} is past the profile's "
+                               f"{len(prof.days)} day(s)", field="--inject")
     t = load_tier(tier)
     wl = load_workload(workload)
     deploy_options = _deploy_options(require_ha=require_ha, instance=None, mongodb="auto", redis="auto", search=True,
@@ -690,7 +699,8 @@ def day(
     try:
         plan = plan_day(t, wl, users, name, prof, slo, min_replicas, require_ha,
                         RunSettings(replications=replications, seed=seed), deploy_options, today=_today(None),
-                        on_progress=sizing.advance, on_minute=lambda done, total: minutes.advance())
+                        on_progress=sizing.advance, on_minute=lambda done, total: minutes.advance(),
+                        injections=injections)
     finally:
         sizing.close()
         minutes.close()

@@ -81,7 +81,7 @@ def nodes_function(deployment) -> tuple[Callable[[int], int], int]:
 def plan_day(tier: Tier, workload: Workload, users: int, provider: str, profile: Profile, slo: SLO,
              min_replicas: int | None, require_ha: bool, settings: RunSettings, deploy_options=None, today=None,
              on_progress: Callable[[], None] | None = None,
-             on_minute: Callable[[int, int], None] | None = None) -> DayPlan:
+             on_minute: Callable[[int, int], None] | None = None, injections=()) -> DayPlan:
     from dataclasses import replace
 
     from capplan.cost.bill import bill_deployment
@@ -115,7 +115,7 @@ def plan_day(tier: Tier, workload: Workload, users: int, provider: str, profile:
     nodes_for, max_nodes = nodes_function(deployment)
     request = ctx.cpu_request_millicores / 1000.0
     result = simulate_day(plan.sized, workload, users, profile, hpa, timings, nodes_for, max_nodes, request,
-                          settings.seed, on_minute=on_minute)
+                          settings.seed, on_minute=on_minute, injections=injections)
     cost = compare(fixed.bill, fixed.deployment, auto_bill, deployment, result)
     return DayPlan(result=result, cost=cost, hpa=hpa, timings=timings, fixed=fixed, deploy=deploy, peak_replicas=peak)
 

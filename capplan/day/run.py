@@ -13,11 +13,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
 from capplan.day.cluster import PENDING, READY, STARTING, Cluster, Timings
+from capplan.day.failures import Injection
 from capplan.day.hpa import HorizontalPodAutoscaler, HPASpec
 from capplan.errors import CapplanError
 from capplan.model.profile import SECONDS_PER_DAY, Profile
@@ -80,7 +81,8 @@ def messages_per_second(workload: Workload, users: int, profile: Profile, t: flo
 
 def simulate_day(tier: Tier, workload: Workload, users: int, profile: Profile, hpa: HPASpec, timings: Timings,
                  nodes_for: Callable[[int], int], max_nodes: int, cpu_request_cores: float, seed: int,
-                 on_minute: Callable[[int, int], None] | None = None, until: float | None = None) -> DayResult:
+                 on_minute: Callable[[int, int], None] | None = None, until: float | None = None,
+                 injections: Sequence[Injection] = ()) -> DayResult:
     """Run the profile through ``tier`` (its stream service autoscaled by ``hpa``), from its start
     to its end (or to ``until`` seconds)."""
     svc = tier.service_for("stream")
@@ -174,6 +176,12 @@ def simulate_day(tier: Tier, workload: Workload, users: int, profile: Profile, h
         node_area[0] += cluster.nodes * (now - node_area[1])
         node_area[1] = now
 
+    for inj in injections:
+        if not 0 <= inj.at < seconds:
+            raise CapplanError(f"{inj.kind} at {clock(inj.at)} is outside the simulated {seconds / 3600:g} h",
+                               field="--inject")
+        _schedule(rep, inj, events)
+
     t = timings
     rep.every(t.metrics_resolution_s, scrape)
     rep.every(t.hpa_sync_s, sync, first=t.hpa_sync_s + 0.5)    # just after a scrape
@@ -212,6 +220,27 @@ def simulate_day(tier: Tier, workload: Workload, users: int, profile: Profile, h
             on_minute(k + 1, total)
     return DayResult(profile=profile.name, tier=tier.name, users=users, seconds=float(seconds), minutes=minutes,
                      node_seconds=float(node_area[0]), hpa_min=hpa.min_replicas, hpa_max=hpa.max_replicas, events=events)
+
+
+def _schedule(rep: DynamicReplication, inj: Injection, events: list[str]) -> None:
+    if inj.kind == "mongo":
+        def start(event):
+            rep.fail_station("mongo.primary", "mongo primary election")
+            events.append(f"{clock(rep.now)}: {inj.describe()} begins")
+
+        def end(event):
+            rep.fail_station("mongo.primary", None)
+            events.append(f"{clock(rep.now)}: a new MongoDB primary is elected")
+    else:
+        def start(event):
+            rep.slow_llm(inj.factor)
+            events.append(f"{clock(rep.now)}: {inj.describe()} begins")
+
+        def end(event):
+            rep.slow_llm(1.0)
+            events.append(f"{clock(rep.now)}: the LLM provider is back to its pace")
+    rep.at(inj.at, None, start)
+    rep.at(inj.at + inj.duration, None, end)
 
 
 def clock(t: float) -> str:

@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from capplan.sim.engine import _Replication
+from capplan.sim.engine import FAIL, SERVE, _Replication
 from capplan.sim.sampling import batch_sampler
 from capplan.sim.spec import NetworkSpec
 from capplan.sim.stations import Customer
@@ -32,6 +32,8 @@ class DynamicReplication(_Replication):
         self._free_ids: dict[str, list[int]] = {}
         self._base_think: dict[str, Callable[[], float]] = {}
         self._open_share: dict[str, float] = {}
+        self._llm_factor = [1.0]
+        self._llm_wrapped: set[int] = set()
         self._offsets = self._rng()
 
     # -- starting --------------------------------------------------------------------------------
@@ -175,6 +177,47 @@ class DynamicReplication(_Replication):
 
     def open_streams(self, group: str) -> list[int]:
         return list(self.group(group).streams)
+
+    # -- outages ---------------------------------------------------------------------------------
+    def _steps(self):
+        """Every compiled route step, detached jobs' routes included."""
+        def walk(route):
+            for r in route:
+                yield r
+                if r.child is not None:
+                    yield from walk(r.child[1])
+
+        for _, _, route in self.classes:
+            yield from walk(route)
+
+    def fail_station(self, station: str, reason: str | None) -> int:
+        """Requests that reach ``station`` fail there (``reason``) until called again with None
+        (service there resumes); work already in service finishes. Returns the steps switched."""
+        st = next(s for s in self.stations if s.name == station)
+        switched = 0
+        for r in self._steps():
+            if reason is not None and r.op == SERVE and r.target is st:
+                r.op, r.reason = FAIL, reason
+                switched += 1
+            elif reason is None and r.op == FAIL and r.target is st:
+                r.op, r.reason = SERVE, ""
+                switched += 1
+        return switched
+
+    def slow_llm(self, factor: float) -> None:
+        """From now on the provider's time to first token is ``factor`` x and its tokens/s 1/``factor`` x
+        what the workload says (1: back to normal). Streams already going keep their draws."""
+        if factor <= 0:
+            raise ValueError(f"the slow-down factor must be positive, got {factor}")
+        self._llm_factor[0] = factor
+        for r in self._steps():
+            rs = r.stream
+            if rs is None or id(rs) in self._llm_wrapped:
+                continue
+            self._llm_wrapped.add(id(rs))
+            ttft, rate, k = rs.ttft, rs.rate, self._llm_factor
+            rs.ttft = lambda ttft=ttft: ttft() * k[0]
+            rs.rate = lambda rate=rate: rate() / k[0]
 
     # -- running ---------------------------------------------------------------------------------
     def every(self, period: float, fn: Callable[[float], None], first: float | None = None) -> None:

@@ -44,6 +44,7 @@ from capplan.sim.stats import Histogram
 SERVE, DELAY, ACQUIRE, RELEASE, BIND, STREAM, MARK, LIMIT, BRANCH, JUMP, PROVIDER, FORK = (
     int(Op.SERVE), int(Op.DELAY), int(Op.ACQUIRE), int(Op.RELEASE), int(Op.BIND), int(Op.STREAM),
     int(Op.MARK), int(Op.LIMIT), int(Op.BRANCH), int(Op.JUMP), int(Op.PROVIDER), int(Op.FORK))
+FAIL = int(Op.FAIL)
 FCFS_, PS_, IS_ = 0, 1, 2
 INF = float("inf")
 
@@ -203,6 +204,7 @@ class _Replication:
             r.stream = None
             r.call = None
             r.child = None
+            r.reason = ""
             if step.op == Op.SERVE:
                 r.target = self.stations[step.target]
             elif step.op in (Op.ACQUIRE, Op.RELEASE):
@@ -701,6 +703,9 @@ class _Replication:
             if op == FORK:
                 self._fork(c, step.child)
                 continue
+            if op == FAIL:
+                self._reject(c, step.reason)
+                return
             raise RuntimeError(f"unknown op {op}")  # pragma: no cover
 
     def _resume(self, event):

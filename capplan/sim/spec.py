@@ -26,6 +26,7 @@ class Op(IntEnum):
     JUMP = 9       # jump to a route position
     PROVIDER = 10  # a call to the LLM provider: its account's RPM/TPM buckets, 429s, client retries
     FORK = 11      # start a detached job on its own route (an event to a bus); the customer goes on
+    FAIL = 12      # the request fails here (a step switched off for an outage: capplan.sim.dynamic)
 
 
 # Station disciplines

@@ -168,7 +168,7 @@ class ProviderState:
 
 
 class RuntimeStep:
-    __slots__ = ("op", "target", "sample", "prob", "branches", "jump", "stream", "call", "child")
+    __slots__ = ("op", "target", "sample", "prob", "branches", "jump", "stream", "call", "child", "reason")
 
 
 class RuntimeStream:
