@@ -4,7 +4,7 @@ import pytest
 
 from capplan.day.failures import Injection, parse_injection
 from capplan.errors import CapplanError
-from test_day_run import flat, run
+from test_day_run import flat
 
 
 def test_an_election_fails_requests_for_its_duration_and_none_after():
@@ -53,7 +53,8 @@ def test_injections_parse(text, expected):
 
 
 @pytest.mark.parametrize("text,why", [
-    ("zone@10:00", "not simulated yet"),
+    ("redis@10:00", "not simulated yet"),
+    ("zone@10:00/5m", "no duration"),
     ("meteor@10:00", "unknown incident"),
     ("mongo@25:00", "not a time of day"),
     ("mongo", "KIND@HH:MM"),
@@ -65,3 +66,49 @@ def test_bad_injections_name_the_problem(text, why):
     with pytest.raises(CapplanError, match=why) as exc:
         parse_injection(text)
     assert exc.value.field == "--inject"
+
+
+def test_losing_one_zone_of_three_removes_a_third_and_the_run_recovers():
+    """Three pods on three nodes (one per zone); the zone goes at 10:00: a pod and a node with it.
+    Requests on that pod fail in that minute; its replacement waits for a new node (120 s) and its
+    start-up (45 s), and from then on the three pods serve and nothing fails."""
+    from capplan.day.hpa import HPASpec
+    from capplan.day.run import simulate_day
+    from capplan.model.loader import load_tier
+    from test_day_run import HPA, T, W
+
+    hpa = HPASpec(min_replicas=3, max_replicas=3, target_utilization=0.7, scale_up=HPA.scale_up,
+                  scale_down=HPA.scale_down)
+    r = simulate_day(load_tier("tier2"), W, 3000, flat(), hpa, T, lambda pods: max(1, pods), 6, 0.5, 3,
+                     until=20 * 60, injections=[Injection(kind="zone", at=600.0, duration=0.0)])
+    m = {int(x.t // 60): x for x in r.minutes}
+    assert all(m[k].pods_ready == 3 and m[k].nodes == 3 and m[k].failed == 0 for k in range(10))
+    assert m[10].pods_ready == 2 and m[10].nodes == 2 and m[10].failed > 0
+    lost = next(e for e in r.events if "zone lost" in e)
+    assert "1 of 3 ready pods and 1 of 3 nodes" in lost
+    back = min(k for k in m if k > 10 and m[k].pods_ready == 3)
+    # a node (120 s) and a start-up (45 s) after 10:00, seen at a minute's end
+    assert 12 <= back <= 13 and m[back].nodes == 3
+    assert all(m[k].failed == 0 for k in m if k > 10)
+    assert sum(x.messages for x in r.minutes[14:20]) > 0
+
+
+def test_a_crashed_pod_is_replaced_on_its_node():
+    import math
+
+    from capplan.day.hpa import HPASpec
+    from capplan.day.run import simulate_day
+    from capplan.model.loader import load_tier
+    from test_day_run import HPA, T, W
+
+    hpa = HPASpec(min_replicas=2, max_replicas=2, target_utilization=0.7, scale_up=HPA.scale_up,
+                  scale_down=HPA.scale_down)
+    r = simulate_day(load_tier("tier2"), W, 3000, flat(), hpa, T, lambda pods: math.ceil(pods / 2), 4, 0.5, 3,
+                     until=15 * 60, injections=[Injection(kind="pod", at=300.0, duration=0.0)])
+    m = {int(x.t // 60): x for x in r.minutes}
+    assert all(m[k].failed == 0 for k in range(5)) and m[5].failed > 0
+    # the node had room: the replacement starts at once (45 s), no node is added, and by the
+    # minute's end two pods serve again
+    assert "1 of 2 ready pods and 0 of 1 nodes" in next(e for e in r.events if "pod lost" in e)
+    assert m[5].pods_ready == 2 and all(x.nodes == 1 for x in r.minutes)
+    assert all(m[k].failed == 0 for k in m if k > 5)

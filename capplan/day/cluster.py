@@ -63,12 +63,24 @@ class Cluster:
     def ready(self) -> list[int]:
         return [k for k, s in enumerate(self.state) if s == READY]
 
-    def scale_to(self, n: int, now: float) -> list[int]:
-        """Set the Deployment's replicas to ``n``; returns the pods removed (they drain)."""
+    def lose(self, pods: list[int], nodes: int, now: float) -> None:
+        """``pods`` and ``nodes`` are gone at once (a crash, a lost node or zone). The ReplicaSet asks
+        for as many new pods straight away, in other slots; they start where there is room."""
+        wanted = self.wanted
+        for k in pods:
+            self.state[k] = OFF
+            self.since[k] = now
+        self.nodes = max(0, self.nodes - nodes)
+        self.scale_to(wanted, now, avoid=set(pods))
+
+    def scale_to(self, n: int, now: float, avoid: set[int] = frozenset()) -> list[int]:
+        """Set the Deployment's replicas to ``n``; returns the pods removed (they drain). New pods
+        take free slots other than ``avoid`` first (a lost pod's slot is its corpse's for a while)."""
         have = self.wanted
         removed = []
         if n > have:
-            for k in range(self.slots):
+            order = [k for k in range(self.slots) if k not in avoid] + [k for k in range(self.slots) if k in avoid]
+            for k in order:
                 if have >= n:
                     break
                 if self.state[k] == OFF:

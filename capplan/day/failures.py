@@ -11,8 +11,13 @@ Built so far:
   answers started meanwhile (default 30 min, x3 [assumption]: a provider incident of the kind status
   pages report as "elevated latency").
 
-Not built yet (issue 13): pod, node and zone loss with cut streams that resume, a Redis failover,
-a 429 burst; asking for one is an error that says so.
+- ``pod``, ``node``, ``zone``: an API pod crashes, a node is lost (its share of the pods), or one
+  zone of three (a third of the pods and of the nodes). Every request bound to a lost pod fails at
+  its next step, its stream cut (the generation ran in that process: LibreChat cannot resume it);
+  the ReplicaSet asks for replacements at once, which wait for room (the cluster autoscaler adds
+  nodes in the zones left) and start. The run shows the loss and the recovery.
+
+Not built yet (issue 13): a Redis failover and a 429 burst; asking for one is an error that says so.
 """
 
 from __future__ import annotations
@@ -23,11 +28,15 @@ from dataclasses import dataclass
 from capplan.errors import CapplanError
 from capplan.units import parse_duration
 
-DEFAULTS = {                      # kind -> (duration s, factor)
+DEFAULTS = {                      # kind -> (duration s, factor); a loss has no duration: it is recovered from
     "mongo": (12.0, 1.0),
     "llm-slow": (1800.0, 3.0),
+    "pod": (0.0, 1.0),
+    "node": (0.0, 1.0),
+    "zone": (0.0, 1.0),
 }
-NOT_YET = ("pod", "node", "zone", "redis", "llm-429")
+LOSSES = ("pod", "node", "zone")
+NOT_YET = ("redis", "llm-429")
 _SPEC = re.compile(r"^(?P<kind>[a-z0-9-]+)@(?:(?P<day>\d+)d)?(?P<h>\d{1,2}):(?P<m>\d{2})"
                    r"(?:/(?P<duration>[0-9.]+[a-z]*))?(?:\*(?P<factor>[0-9.]+))?$")
 
@@ -40,6 +49,8 @@ class Injection:
     factor: float = 1.0
 
     def describe(self) -> str:
+        if self.kind in LOSSES:
+            return f"{self.kind} lost"
         what = "MongoDB primary election" if self.kind == "mongo" else f"LLM provider {self.factor:g}x slower"
         return f"{what} for {self.duration:g} s"
 
@@ -60,6 +71,8 @@ def parse_injection(text: str, field: str = "--inject") -> Injection:
         raise CapplanError(f"{m['h']}:{m['m']} is not a time of day", field=field)
     at = int(m["day"] or 0) * 86400.0 + h * 3600.0 + mi * 60.0
     duration, factor = DEFAULTS[kind]
+    if m["duration"] and kind in LOSSES:
+        raise CapplanError(f"{text!r}: a {kind} loss has no duration (the run shows the recovery)", field=field)
     if m["duration"]:
         try:
             duration = parse_duration(m["duration"])

@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from capplan.day.cluster import PENDING, READY, STARTING, Cluster, Timings
-from capplan.day.failures import Injection
+from capplan.day.failures import LOSSES, Injection
 from capplan.day.hpa import HorizontalPodAutoscaler, HPASpec
 from capplan.errors import CapplanError
 from capplan.model.profile import SECONDS_PER_DAY, Profile
@@ -119,7 +119,10 @@ def simulate_day(tier: Tier, workload: Workload, users: int, profile: Profile, h
 
     def serve() -> None:
         ready = cluster.ready()
-        rep.set_serving(svc.name, [k * procs + p for k in ready for p in range(procs)])
+        # with no pod ready, requests still reach the Service and fail there (its lost pods)
+        serving = [k * procs + p for k in ready for p in range(procs)] or rep.lost_members(svc.name)
+        if serving:
+            rep.set_serving(svc.name, serving)
 
     rep.start({"message": population(rates[0])})
     rep.set_open_share({name: rates[0] / built_rate for name in open_classes})
@@ -167,7 +170,9 @@ def simulate_day(tier: Tier, workload: Workload, users: int, profile: Profile, h
         after = cluster.nodes + len(cluster.provisioning)
         if after != before:
             events.append(f"{clock(now)}: cluster autoscaler {before} -> {after} nodes")
-        if cluster.tick(now):
+        became = cluster.tick(now)
+        if became:
+            rep.revive_members(svc.name, [k * procs + p for k in became for p in range(procs)])
             serve()
 
     node_area = [0.0, 0.0]          # node-seconds, last time
@@ -176,11 +181,32 @@ def simulate_day(tier: Tier, workload: Workload, users: int, profile: Profile, h
         node_area[0] += cluster.nodes * (now - node_area[1])
         node_area[1] = now
 
+    def members(pods: list[int]) -> list[int]:
+        return [k * procs + p for k in pods for p in range(procs)]
+
+    def lose(inj: Injection, now: float) -> None:
+        ready = cluster.ready()
+        if inj.kind == "pod":
+            pods, nodes = ready[:1], 0
+        elif inj.kind == "node":
+            pods, nodes = ready[:math.ceil(len(ready) / max(cluster.nodes, 1))], 1
+        else:   # one zone of three
+            pods, nodes = ready[:round(len(ready) / 3)], round(cluster.nodes / 3)
+        before = (len(ready), cluster.nodes)
+        cluster.lose(pods, nodes, now)
+        rep.kill_members(svc.name, members(pods), f"{inj.kind} lost")
+        serve()
+        events.append(f"{clock(now)}: {inj.kind} lost: {len(pods)} of {before[0]} ready pods and {nodes} of "
+                      f"{before[1]} nodes gone; {len(pods)} replacement pod(s) asked for")
+
     for inj in injections:
         if not 0 <= inj.at < seconds:
             raise CapplanError(f"{inj.kind} at {clock(inj.at)} is outside the simulated {seconds / 3600:g} h",
                                field="--inject")
-        _schedule(rep, inj, events)
+        if inj.kind in LOSSES:
+            rep.at(inj.at, inj, lambda event: lose(event._value, rep.now))
+        else:
+            _schedule(rep, inj, events)
 
     t = timings
     rep.every(t.metrics_resolution_s, scrape)

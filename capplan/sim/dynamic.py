@@ -33,6 +33,7 @@ class DynamicReplication(_Replication):
         self._base_think: dict[str, Callable[[], float]] = {}
         self._open_share: dict[str, float] = {}
         self._llm_factor = [1.0]
+        self._dead: dict[str, dict[int, str]] = {}     # group -> member -> why its requests fail
         self._llm_wrapped: set[int] = set()
         self._offsets = self._rng()
 
@@ -218,6 +219,43 @@ class DynamicReplication(_Replication):
             ttft, rate, k = rs.ttft, rs.rate, self._llm_factor
             rs.ttft = lambda ttft=ttft: ttft() * k[0]
             rs.rate = lambda rate=rate: rate() / k[0]
+
+    def kill_members(self, group: str, members: list[int], reason: str) -> None:
+        """Members of ``group`` are gone (their pod crashed, their node or zone was lost): every
+        request bound to one fails at its next step, streams included (``reason``), until
+        :meth:`revive_members` puts a new process in its place."""
+        self._dead.setdefault(group, {}).update({m: reason for m in members})
+
+    def lost_members(self, group: str) -> list[int]:
+        return sorted(self._dead.get(group, {}))
+
+    def revive_members(self, group: str, members: list[int]) -> None:
+        dead = self._dead.get(group, {})
+        for m in members:
+            dead.pop(m, None)
+
+    def _lost(self, c) -> str | None:
+        g = c.grp
+        if g is None:
+            return None
+        dead = self._dead.get(g.name)
+        return dead.get(c.inst) if dead else None
+
+    def advance(self, c):
+        if self._dead:
+            reason = self._lost(c)
+            if reason is not None:
+                self._reject(c, reason)
+                return
+        super().advance(c)
+
+    def _slice_work(self, c):
+        if self._dead:
+            reason = self._lost(c)
+            if reason is not None:
+                self._reject(c, reason)
+                return
+        super()._slice_work(c)
 
     # -- running ---------------------------------------------------------------------------------
     def every(self, period: float, fn: Callable[[float], None], first: float | None = None) -> None:
