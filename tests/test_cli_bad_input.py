@@ -872,7 +872,7 @@ case("day-profile-spike-bad-clock", [*DAY, "--profile", "p.yaml"],
                  "spikes:\n  - {at: '25:00', duration: 10m, factor: 2}\n"}, expect="spikes")
 case("day-profile-not-yaml-or-csv", [*DAY, "--profile", "p.txt"], {"p.txt": "hello"}, expect="--profile")
 case("day-min-replicas-zero", [*DAY, "--min-replicas", "0"], expect="--min-replicas")
-case("day-inject-not-yet", [*DAY, "--inject", "redis@10:00"], expect="not simulated yet")
+case("day-inject-factor-on-redis", [*DAY, "--inject", "redis@10:00*2"], expect="only llm-slow")
 case("day-inject-unknown", [*DAY, "--inject", "meteor@10:00"], expect="--inject")
 case("day-inject-malformed", [*DAY, "--inject", "mongo at ten"], expect="--inject")
 case("day-inject-past-the-profile", [*DAY, "--inject", "mongo@1d10:00"], expect="past the profile")

@@ -53,7 +53,7 @@ def test_injections_parse(text, expected):
 
 
 @pytest.mark.parametrize("text,why", [
-    ("redis@10:00", "not simulated yet"),
+    ("redis@10:00*2", "only llm-slow takes a factor"),
     ("zone@10:00/5m", "no duration"),
     ("meteor@10:00", "unknown incident"),
     ("mongo@25:00", "not a time of day"),
@@ -112,3 +112,26 @@ def test_a_crashed_pod_is_replaced_on_its_node():
     assert "1 of 2 ready pods and 0 of 1 nodes" in next(e for e in r.events if "pod lost" in e)
     assert m[5].pods_ready == 2 and all(x.nodes == 1 for x in r.minutes)
     assert all(m[k].failed == 0 for k in m if k > 5)
+
+
+def test_a_redis_failover_fails_redis_commands_and_holds_streams_which_then_resume():
+    """Requests counting against the Redis rate limiter fail while no primary answers; streams
+    deliver nothing, then resume (their generation went on): the turns in flight complete."""
+    r = run_with(flat(), 16 * 60, [Injection(kind="redis", at=600.0, duration=30.0)])
+    m = {int(x.t // 60): x for x in r.minutes}
+    assert m[10].failed > 0 and all(m[k].failed == 0 for k in m if k != 10)
+    assert any("Redis failover" in e for e in r.events) and any("resume" in e for e in r.events)
+    # no turn is lost to the failover itself: message turns go on completing right after it
+    assert m[11].messages > 0
+    # the streams in flight went silent for the failover and the reconnect (33 s), then finished
+    assert max(x.stream_gap_p99_s or 0 for x in r.minutes[10:12]) > 25.0
+    assert max(x.stream_gap_p99_s or 0 for x in r.minutes[3:10]) < 5.0
+
+
+def test_a_429_burst_fails_calls_after_their_retries_and_stops():
+    r = run_with(flat(), 16 * 60, [Injection(kind="llm-429", at=600.0, duration=120.0)])
+    m = {int(x.t // 60): x for x in r.minutes}
+    assert all(m[k].failed == 0 for k in range(10))
+    assert m[10].failed > 0 and m[11].failed > 0
+    # a retry that began during the burst may fail a few seconds after it: none a minute later
+    assert all(m[k].failed == 0 for k in m if k >= 13)

@@ -17,7 +17,14 @@ Built so far:
   the ReplicaSet asks for replacements at once, which wait for room (the cluster autoscaler adds
   nodes in the zones left) and start. The run shows the loss and the recovery.
 
-Not built yet (issue 13): a Redis failover and a 429 burst; asking for one is an error that says so.
+- ``redis``: a Redis failover. Commands fail until a replica is promoted (requests that use Redis
+  on their path fail), and the pub/sub carrying every stream is gone: streams deliver nothing
+  meanwhile, then their clients reconnect (3 s [assumption]) and resume where they were, the
+  generation having gone on (LibreChat's resumable streams). Default 30 s: Redis Sentinel's
+  ``down-after-milliseconds`` default (30000) before it starts the failover. Every Redis node fails
+  at once here: a Redis Cluster's one-shard failover would touch only that shard's keys.
+- ``llm-429``: the provider answers every call 429 for a while (default 5 min [assumption]):
+  clients back off and retry as the workload's limits say, then fail.
 """
 
 from __future__ import annotations
@@ -31,12 +38,15 @@ from capplan.units import parse_duration
 DEFAULTS = {                      # kind -> (duration s, factor); a loss has no duration: it is recovered from
     "mongo": (12.0, 1.0),
     "llm-slow": (1800.0, 3.0),
+    "redis": (30.0, 1.0),
+    "llm-429": (300.0, 1.0),
     "pod": (0.0, 1.0),
     "node": (0.0, 1.0),
     "zone": (0.0, 1.0),
 }
 LOSSES = ("pod", "node", "zone")
-NOT_YET = ("redis", "llm-429")
+NOT_YET: tuple[str, ...] = ()
+RECONNECT_S = 3.0   # [assumption] LibreChat's client retries a dropped SSE stream within a few seconds
 _SPEC = re.compile(r"^(?P<kind>[a-z0-9-]+)@(?:(?P<day>\d+)d)?(?P<h>\d{1,2}):(?P<m>\d{2})"
                    r"(?:/(?P<duration>[0-9.]+[a-z]*))?(?:\*(?P<factor>[0-9.]+))?$")
 
@@ -51,7 +61,8 @@ class Injection:
     def describe(self) -> str:
         if self.kind in LOSSES:
             return f"{self.kind} lost"
-        what = "MongoDB primary election" if self.kind == "mongo" else f"LLM provider {self.factor:g}x slower"
+        what = {"mongo": "MongoDB primary election", "redis": "Redis failover",
+                "llm-429": "LLM provider answering 429"}.get(self.kind, f"LLM provider {self.factor:g}x slower")
         return f"{what} for {self.duration:g} s"
 
 

@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from capplan.day.cluster import PENDING, READY, STARTING, Cluster, Timings
-from capplan.day.failures import LOSSES, Injection
+from capplan.day.failures import LOSSES, RECONNECT_S, Injection
 from capplan.day.hpa import HorizontalPodAutoscaler, HPASpec
 from capplan.errors import CapplanError
 from capplan.model.profile import SECONDS_PER_DAY, Profile
@@ -43,6 +43,7 @@ class Minute:
     cpu_utilization: float         # the Ready pods' mean CPU over their request (the HPA's metric)
     api_p95_s: float | None        # None: no API request finished in the minute
     ttft_p95_s: float | None
+    stream_gap_p99_s: float | None # the longest silence of the streams that ended in the minute (p99)
     failed: int                    # requests refused (limits, full pools, provider) in the minute
     requests: int                  # requests finished or refused in the minute
 
@@ -203,6 +204,8 @@ def simulate_day(tier: Tier, workload: Workload, users: int, profile: Profile, h
         if not 0 <= inj.at < seconds:
             raise CapplanError(f"{inj.kind} at {clock(inj.at)} is outside the simulated {seconds / 3600:g} h",
                                field="--inject")
+        if inj.kind == "redis" and not any(st.name == "redis" for st in net.stations):
+            raise CapplanError(f"{tier.name} has no Redis to fail over", field="--inject")
         if inj.kind in LOSSES:
             rep.at(inj.at, inj, lambda event: lose(event._value, rep.now))
         else:
@@ -215,8 +218,9 @@ def simulate_day(tier: Tier, workload: Workload, users: int, profile: Profile, h
 
     api = net.metric_index("api_latency")
     ttft = net.metric_index("ttft")
+    gap = net.metric_index("stream_max_gap")
     minutes: list[Minute] = []
-    snaps = [rep.metrics[api].snapshot(), rep.metrics[ttft].snapshot()]
+    snaps = [rep.metrics[api].snapshot(), rep.metrics[ttft].snapshot(), rep.metrics[gap].snapshot()]
     counts = [rep.completed, sum(rep.rejected.values())]
     message_metric = net.metric_index("response:message")
     done_msgs = [rep.metrics[message_metric].snapshot()[2]]
@@ -230,7 +234,8 @@ def simulate_day(tier: Tier, workload: Workload, users: int, profile: Profile, h
         count_nodes(now)
         h_api = rep.metrics[api].since(snaps[0])
         h_ttft = rep.metrics[ttft].since(snaps[1])
-        snaps = [rep.metrics[api].snapshot(), rep.metrics[ttft].snapshot()]
+        h_gap = rep.metrics[gap].since(snaps[2])
+        snaps = [rep.metrics[api].snapshot(), rep.metrics[ttft].snapshot(), rep.metrics[gap].snapshot()]
         completed, failed = rep.completed, sum(rep.rejected.values())
         msgs = rep.metrics[message_metric].snapshot()[2]
         _, _, util = metric()
@@ -239,6 +244,7 @@ def simulate_day(tier: Tier, workload: Workload, users: int, profile: Profile, h
             messages=int(msgs - done_msgs[0]), pods_ready=cluster.count(READY), pods_starting=cluster.count(STARTING),
             pods_pending=cluster.count(PENDING), nodes=cluster.nodes, cpu_utilization=util,
             api_p95_s=h_api.quantile(0.95) if h_api.n else None, ttft_p95_s=h_ttft.quantile(0.95) if h_ttft.n else None,
+            stream_gap_p99_s=h_gap.quantile(0.99) if h_gap.n else None,
             failed=int(failed - counts[1]), requests=int((completed - counts[0]) + (failed - counts[1]))))
         counts = [completed, failed]
         done_msgs = [msgs]
@@ -249,7 +255,24 @@ def simulate_day(tier: Tier, workload: Workload, users: int, profile: Profile, h
 
 
 def _schedule(rep: DynamicReplication, inj: Injection, events: list[str]) -> None:
-    if inj.kind == "mongo":
+    if inj.kind == "redis":
+        def start(event):
+            rep.fail_station("redis", "redis failover")
+            rep.hold_streams(rep.now + inj.duration, RECONNECT_S)
+            events.append(f"{clock(rep.now)}: {inj.describe()} begins")
+
+        def end(event):
+            rep.fail_station("redis", None)
+            events.append(f"{clock(rep.now)}: a Redis replica is promoted; streams reconnect and resume")
+    elif inj.kind == "llm-429":
+        def start(event):
+            rep.throttle_provider(True)
+            events.append(f"{clock(rep.now)}: {inj.describe()} begins")
+
+        def end(event):
+            rep.throttle_provider(False)
+            events.append(f"{clock(rep.now)}: the LLM provider answers again")
+    elif inj.kind == "mongo":
         def start(event):
             rep.fail_station("mongo.primary", "mongo primary election")
             events.append(f"{clock(rep.now)}: {inj.describe()} begins")

@@ -100,5 +100,6 @@ def day_json(plan: DayPlan, p95_s: float, error_share: float, version: str, seed
                       "pods_pending": m.pods_pending, "nodes": m.nodes, "cpu_utilization": round(m.cpu_utilization, 6),
                       "api_p95_s": None if m.api_p95_s is None else round(m.api_p95_s, 6),
                       "ttft_p95_s": None if m.ttft_p95_s is None else round(m.ttft_p95_s, 6),
+                      "stream_gap_p99_s": None if m.stream_gap_p99_s is None else round(m.stream_gap_p99_s, 6),
                       "failed": m.failed, "requests": m.requests} for m in r.minutes],
     }

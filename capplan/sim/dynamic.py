@@ -34,6 +34,8 @@ class DynamicReplication(_Replication):
         self._open_share: dict[str, float] = {}
         self._llm_factor = [1.0]
         self._dead: dict[str, dict[int, str]] = {}     # group -> member -> why its requests fail
+        self._held_until = 0.0                         # streams deliver nothing before this
+        self._throttled: dict = {}                     # provider state -> its own spec, while 429ing
         self._llm_wrapped: set[int] = set()
         self._offsets = self._rng()
 
@@ -226,6 +228,26 @@ class DynamicReplication(_Replication):
         :meth:`revive_members` puts a new process in its place."""
         self._dead.setdefault(group, {}).update({m: reason for m in members})
 
+    def hold_streams(self, until: float, reconnect: float) -> None:
+        """Streams deliver nothing until ``until`` (the pub/sub they ride on is gone), then their
+        clients reconnect after ``reconnect`` seconds and resume where they were (LibreChat's
+        resumable streams: the generation went on in its process)."""
+        self._held_until = max(self._held_until, until + reconnect)
+
+    def throttle_provider(self, on: bool) -> None:
+        """While on, the provider answers every call 429 (a burst of rate limiting): clients back off
+        and retry as configured, and fail after their last retry."""
+        from dataclasses import replace
+
+        for pr in self.providers:
+            if on and pr not in self._throttled:
+                self._throttled[pr] = pr.spec
+                pr.spec = replace(pr.spec, rpm=1e-9)
+                pr.rpm_level = 0.0
+            elif not on and pr in self._throttled:
+                pr.spec = self._throttled.pop(pr)
+                pr.rpm_level = pr.spec.rpm if pr.spec.rpm is not None else 0.0
+
     def lost_members(self, group: str) -> list[int]:
         return sorted(self._dead.get(group, {}))
 
@@ -255,7 +277,14 @@ class DynamicReplication(_Replication):
             if reason is not None:
                 self._reject(c, reason)
                 return
+        now = self.env._now
+        if now < self._held_until:
+            self.at(self._held_until - now, c, self._resume_slice)
+            return
         super()._slice_work(c)
+
+    def _resume_slice(self, event):
+        self._slice_work(event._value)
 
     # -- running ---------------------------------------------------------------------------------
     def every(self, period: float, fn: Callable[[float], None], first: float | None = None) -> None:
