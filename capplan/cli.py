@@ -446,6 +446,7 @@ def recommend(
     slo_ttft_p95: Annotated[Optional[str], typer.Option("--slo-ttft-p95", help="p95 time-to-first-token SLO.")] = None,
     max_error_rate: Annotated[float, typer.Option(help="Largest acceptable share of rejected requests.")] = 0.01,
     require_ha: Annotated[bool, typer.Option("--require-ha", help="Only highly available sizings (>= 2 replicas).")] = False,
+    survive: Annotated[Optional[str], typer.Option("--survive", help="node or zone: size the API so the SLO holds with one lost (N+1), and say what it costs.")] = None,
     tier: Annotated[Optional[list[str]], typer.Option("--tier", help="Restrict to these tiers (repeatable).")] = None,
     mongodb: Annotated[str, typer.Option(help="MongoDB: auto, managed (Atlas) or self_hosted.")] = "auto",
     redis: Annotated[str, typer.Option(help="Redis: auto, managed or self_hosted (compose tiers only).")] = "auto",
@@ -469,6 +470,8 @@ def recommend(
     from capplan.report.table import recommend_table
 
     check_users(users)
+    if survive is not None and survive not in ("node", "zone"):
+        raise CapplanError(f"must be node or zone, got {survive!r}", field="--survive")
     providers = _providers(provider)
     slo = _slo(slo_p95, slo_ttft_p95, max_error_rate)
     date = _today(today)
@@ -478,7 +481,7 @@ def recommend(
     progress = _LazyProgress(len(tiers) * replications, "sizing and simulating", enabled=True)
     try:
         rec = run_recommend(tiers, wl, users, providers, slo, require_ha, settings, today=date,
-                            on_progress=progress.advance, options=deploy_options)
+                            on_progress=progress.advance, options=deploy_options, survive=survive)
     finally:
         progress.close()
     if json_out:
@@ -499,6 +502,10 @@ def recommend(
         out.print(f"  why: cheapest of {len(rec.options)} priced options that meet the SLO (rule: smallest sizing "
                   f"under 70% CPU / 80% memory whose simulated p95 upper bound is within the SLO, then lowest "
                   f"monthly infrastructure cost); {win.plan.reason}{headroom}")
+        if "survive" in win.choices:
+            sv = win.choices["survive"]
+            out.print(f"  survives a {sv['loss']}: {sv['api_replicas']} API pods where the peak needs "
+                      f"{sv['peak_needs']}, {usd(sv['extra_monthly_usd'], signed=True)}/month for it")
         for p in providers:
             best, second = rec.best_on(p), rec.runner_up(p)
             band = seed_band(users, p)

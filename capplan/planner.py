@@ -396,10 +396,59 @@ class Recommendation:
         return next((o for o in self.options if o.provider == provider), None)
 
 
+SURVIVE = ("node", "zone")
+
+
+def survive_replicas(needed: int, loss: str, zones: int, nodes_for=None) -> int:
+    """The fewest API pods that leave ``needed`` serving after losing a zone (the zone spread puts
+    ceil(R / zones) in the busiest one) or a node (ceil(R / nodes) on the busiest node of the
+    nodes R pods take, ``nodes_for(R)``: the hostname spread is soft, so this is the scheduler's
+    usual placement, not its worst)."""
+    if loss not in SURVIVE:
+        raise CapplanError(f"must be node or zone, got {loss!r}", field="--survive")
+    r = needed
+    while True:
+        per = math.ceil(r / zones) if loss == "zone" else math.ceil(r / max(1, nodes_for(r)))
+        if r - per >= needed:
+            return r
+        r += 1
+        if r > MAX_REPLICAS:
+            raise CapplanError(f"no replica count up to {MAX_REPLICAS} leaves {needed} after losing a {loss}",
+                               field="--survive")
+
+
+def _surviving(plan: PlannedTier, loss: str, deployment, build) -> tuple[PlannedTier, object]:
+    """The plan grown so that its API pods left after the loss still carry the peak its forecast
+    was made for (the forecast at the plain sizing is the state after the loss), and its deployment."""
+    from capplan.deploy.build import KUBERNETES_ZONES
+
+    svc = plan.sized.service_for("stream")
+    needed = svc.replicas
+
+    def nodes_for(r: int) -> int:
+        return next(g for g in build(_with_replicas(plan, svc.name, r)[0]).node_groups if g.role == "app").nodes_min
+
+    r = survive_replicas(needed, loss, deployment.zones or KUBERNETES_ZONES, nodes_for)
+    if r == needed:
+        return plan, deployment
+    sized, sizing = _with_replicas(plan, svc.name, r)
+    grown = replace(plan, sized=sized, sizing=sizing,
+                    reason=f"{plan.reason}; survives a {loss}: {r} API pods, {r - needed} more than the peak needs "
+                           f"(a {loss} takes up to {r - needed} of them)")
+    return grown, build(sized)
+
+
+def _with_replicas(plan: PlannedTier, service: str, r: int) -> tuple[Tier, Sizing]:
+    sizing = replace(plan.sizing, replicas=tuple((n, r if n == service else k) for n, k in plan.sizing.replicas))
+    return apply_sizing(plan.tier, sizing), sizing
+
+
 def recommend(tiers: list[Tier], workload: Workload, users: int, providers: list[str], slo: SLO,
               require_ha: bool = False, settings: RunSettings = RunSettings(replications=4),
-              today=None, on_progress=None, books: dict | None = None, options=None) -> Recommendation:
-    """``books``: provider -> PriceBook (default: the bundled books); ``options``: DeployOptions."""
+              today=None, on_progress=None, books: dict | None = None, options=None,
+              survive: str | None = None) -> Recommendation:
+    """``books``: provider -> PriceBook (default: the bundled books); ``options``: DeployOptions;
+    ``survive``: node or zone: every option keeps its SLO with that lost (N+1), and says what it costs."""
     from capplan.cost.bill import bill_deployment
     from capplan.cost.purchase import compare_purchase_options
     from capplan.cost.prices import load_llm_prices, load_price_book
@@ -424,8 +473,21 @@ def recommend(tiers: list[Tier], workload: Workload, users: int, providers: list
                 continue
             choices = {"region": book.region, "slo_p95_s": slo.p95_s}
             bill = bill_deployment(deployment, book, llm, today=today)
+            option_plan = plan
+            if survive is not None:
+                if deployment.platform != "kubernetes":
+                    plan.history.append(f"{provider}: cannot survive a {survive}: one host runs everything")
+                    continue
+                plain = bill.infrastructure_usd
+                option_plan, deployment = _surviving(
+                    plan, survive, deployment,
+                    lambda sized, book=book, opts=opts: build_deployment(sized, plan.forecast, workload, book, opts))
+                bill = bill_deployment(deployment, book, llm, today=today)
+                choices["survive"] = {"loss": survive, "api_replicas": option_plan.sized.service_for("stream").replicas,
+                                      "peak_needs": plan.sized.service_for("stream").replicas,
+                                      "extra_monthly_usd": str(bill.infrastructure_usd - plain)}
             purchases = compare_purchase_options(deployment, book, llm, today=today)
-            options.append(Option(plan, provider, deployment, bill, choices, purchases))
+            options.append(Option(option_plan, provider, deployment, bill, choices, purchases))
     order = {t.name: i for i, t in enumerate(tiers)}
     options.sort(key=lambda o: (o.bill.infrastructure_usd, order[o.plan.tier.name], o.provider))
     return Recommendation(users=users, slo=slo, require_ha=require_ha, providers=providers, plans=plans,

@@ -603,6 +603,7 @@ case("cost-as-defined-with-instance-unknown", cost({"--as-defined": True, "--ins
 case("recommend-missing-users", rec({"--users": None}), expect="--users")
 case("recommend-users-zero", rec({"--users": "0"}), expect="--users")
 case("recommend-users-negative", rec({"--users": "-5"}), expect="--users")
+case("recommend-survive-unknown", rec({"--survive": "rack"}), expect="--survive")
 case("recommend-users-1e12", rec({"--users": "1000000000000"}), expect="--users")
 case("recommend-provider-unknown", rec({"--provider": "aws,oracle"}), expect="--provider")
 case("recommend-provider-empty", rec({"--provider": ""}), expect="--provider")

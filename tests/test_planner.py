@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from capplan.cost.bill import bill_deployment
 from capplan.deploy import DeployOptions, build_deployment
 from capplan.deploy.demand import demand
+from capplan.errors import CapplanError
 from capplan.cost.prices import load_llm_prices, load_price_book
 from capplan.forecast import RunSettings, forecast_tiers
 from capplan.model.loader import bundled_tier_names, load_tier, load_workload
@@ -147,3 +148,45 @@ def test_managed_and_self_hosted_mongodb_are_both_priced(tier2_forecast):
     assert own.pod("mongodb-configsvr") is not None and own.pod("mongos") is not None   # sharded: routers and config
     lines = {l.component: l for l in bill_deployment(own, book, LLM).lines}
     assert lines["mongodb"].resource.endswith("#nodegroup/data")
+
+
+def test_survive_replicas_leave_what_the_peak_needs_after_the_loss():
+    from capplan.planner import survive_replicas
+
+    # a zone of three takes ceil(R / 3): 5 leaves 3, 8 leaves 5
+    assert survive_replicas(3, "zone", 3) == 5 and survive_replicas(5, "zone", 3) == 8
+    assert survive_replicas(1, "zone", 3) == 2
+    # a node takes its share of the pods: with one pod per node, one spare pod is enough
+    assert survive_replicas(4, "node", 3, nodes_for=lambda r: r) == 5
+    # and with the pods on three nodes it is a zone again
+    assert survive_replicas(5, "node", 3, nodes_for=lambda r: 3) == 8
+    with pytest.raises(CapplanError, match="node or zone"):
+        survive_replicas(3, "rack", 3)
+
+
+def test_recommend_survive_zone_grows_the_api_and_prices_it():
+    from capplan.planner import recommend, survive_replicas
+
+    t = load_tier("tier2")
+    plain = recommend([t], WORKLOAD, 30000, ["aws"], SLO(p95_s=2.0), settings=RunSettings(replications=3, seed=2))
+    zone = recommend([t], WORKLOAD, 30000, ["aws"], SLO(p95_s=2.0), settings=RunSettings(replications=3, seed=2),
+                     survive="zone")
+    need = plain.winner.plan.sized.service_for("stream").replicas
+    got = zone.winner.plan.sized.service_for("stream").replicas
+    assert got == survive_replicas(need, "zone", 3) and got > need
+    sv = zone.winner.choices["survive"]
+    assert (sv["loss"], sv["api_replicas"], sv["peak_needs"]) == ("zone", got, need)
+    assert Decimal(sv["extra_monthly_usd"]) == zone.winner.bill.infrastructure_usd - plain.winner.bill.infrastructure_usd
+    # what is left after the loss is the sizing the peak was simulated at: the same forecast
+    assert zone.winner.plan.forecast is not None and zone.winner.plan.forecast.api_latency.p95.high <= 2.0
+    api = next(p for p in zone.winner.deployment.pods if p.name == "librechat")
+    assert api.replicas_min == got
+
+
+def test_a_single_host_cannot_survive_a_node():
+    from capplan.planner import recommend
+
+    rec = recommend([load_tier("tier1")], WORKLOAD, 500, ["aws"], SLO(p95_s=2.0),
+                    settings=RunSettings(replications=3, seed=2), survive="node")
+    assert rec.winner is None
+    assert any("cannot survive a node" in h for p in rec.plans for h in p.history)

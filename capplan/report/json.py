@@ -205,7 +205,8 @@ def option_dict(o) -> dict[str, Any]:
             "slo_figures": slo_figures(o.plan.forecast), "why": o.plan.reason,
             "deploy": o.deploy,
             "bill": bill_dict(o.bill), "purchase_options": purchase_dict(o.purchase_options),
-            "screen_rejections": o.plan.screen_rejections, "simulations": o.plan.simulations}
+            "screen_rejections": o.plan.screen_rejections, "simulations": o.plan.simulations,
+            "survive": o.choices.get("survive")}
 
 
 def recommend_document(rec, seed: int) -> dict[str, Any]:
