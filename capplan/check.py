@@ -108,7 +108,7 @@ def compute(plan, plan_path: Path, today: dt.date, on_progress=None) -> dict[str
                             aks_tier=plan.aks_tier)
     settings = RunSettings(replications=plan.replications, seed=plan.seed)
     rec = recommend(tiers, workload, plan.users.forecast, list(plan.providers), slo, plan.require_ha, settings,
-                    today=today, on_progress=on_progress, options=options)
+                    today=today, on_progress=on_progress, options=options, survive=plan.survive)
     doc = recommend_document(rec, plan.seed)
     if plan.day is not None:
         doc["day"] = _day(plan, plan_path, rec, workload, slo, settings, options, today)

@@ -70,3 +70,15 @@ def test_a_bad_day_spec_is_one_line_exit_2(tmp_path):
         proc = check(tmp_path, day=day)
         assert proc.returncode == 2 and field in proc.stderr and "Traceback" not in proc.stderr, (day, proc.stderr)
         assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_a_plan_that_must_survive_a_zone_is_sized_for_it(tmp_path):
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(PLAN.format(tier="tier2", p95="2s", day="null").replace("users: {now: 1000, forecast: 3000}",
+                                                                            "users: {now: 1000, forecast: 30000}")
+                    + "survive: zone\n")
+    proc = subprocess.run([sys.executable, "-m", "capplan.cli", "check", str(plan), "--format", "json", "--no-cache"],
+                          capture_output=True, text=True, timeout=600, env=os.environ)
+    assert proc.returncode == 0, proc.stderr
+    survive = json.loads(proc.stdout)["chosen"]["survive"]
+    assert survive["loss"] == "zone" and survive["api_replicas"] > survive["peak_needs"]

@@ -87,6 +87,7 @@ class Plan(_Strict):
     replications: int = Field(default=4, ge=2, le=MAX_REPLICATIONS)
     today: dt.date | None = None                     # pins price-age warnings (default: the run's date)
     day: DaySpec | None = None                       # also require SLO-violation minutes of a day to stay low
+    survive: Literal["node", "zone"] | None = None   # size the API so the SLO holds with a node or zone lost
 
     @model_validator(mode="after")
     def _regions_for_providers(self) -> "Plan":
@@ -133,6 +134,7 @@ purchase: on_demand                # on_demand, commit_1y, commit_3y, spot
 seed: 1
 replications: 4
 # today: 2026-11-27                # pin the date used for price-age warnings (reproducible output)
+# survive: zone                    # optional: N+1, the SLO holds with a node or a zone lost
 # day:                             # optional: run the chosen sizing through a day with its HPA (capplan day)
 #   profile: business              # business, consumer, business-week, or a .yaml/.csv next to this file
 #   max_slo_violation_minutes: 0   # minutes whose API p95 or failed share breaks the SLO above
