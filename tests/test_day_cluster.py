@@ -78,3 +78,16 @@ def test_a_node_goes_only_after_it_was_unneeded_for_ten_minutes_and_long_after_t
     assert c.nodes == 2                       # unneeded from 840: not before 1440 (and the add at 700 holds it to 1300)
     c.autoscale_nodes(1440.0)
     assert c.nodes == 1
+
+
+def test_a_drained_node_evicts_its_share_of_pods_within_the_disruption_budget():
+    c = Cluster(slots=8, nodes_for=two_pods_a_node, max_nodes=4, timings=T)
+    c.start(4)                                # 4 pods on 2 nodes
+    # the PodDisruptionBudget keeps 3 available: one of the node's two pods may go at once
+    assert len(c.drain(nodes_before=2, min_available=3, now=100.0)) == 1
+    assert c.count(READY) == 3 and c.count(STARTING) == 1
+    c.tick(145.0)
+    assert c.count(READY) == 4
+    # with no budget the node's whole share goes (and starts again elsewhere)
+    assert len(c.drain(nodes_before=2, min_available=0, now=200.0)) == 2
+    assert c.count(READY) == 2 and c.count(STARTING) == 2

@@ -71,3 +71,16 @@ def test_the_population_follows_the_profile_and_carries_its_messages():
 def test_the_same_seed_gives_the_same_day():
     a, b = run(flat(spike_at=600), until=20 * 60), run(flat(spike_at=600), until=20 * 60)
     assert a.minutes == b.minutes and a.events == b.events and a.node_seconds == b.node_seconds
+
+
+def test_after_a_spike_nodes_go_after_ten_unneeded_minutes_and_the_drain_keeps_the_budget():
+    """A 10-minute spike from 00:05: nodes are added, then, once the pods are back to the minimum,
+    removed no sooner than 10 minutes later; the drain evicts no more than the PodDisruptionBudget
+    allows (minAvailable 1 of 2 pods) and nothing fails for it."""
+    r = run(flat(spike_at=5 * 60, factor=6.0, minutes=10), until=50 * 60, request=0.2)
+    down = next(e for e in r.events if "cluster autoscaler" in e and "-> 1 nodes" in e)
+    assert _seconds(down) >= 15 * 60 + T.scale_down_unneeded_s
+    drain = next(e for e in r.events if "node drain" in e)
+    assert "evicts 1 pod(s)" in drain and "minAvailable 1" in drain
+    assert all(m.failed == 0 for m in r.minutes)
+    assert all(m.pods_ready >= 1 for m in r.minutes)

@@ -7,7 +7,8 @@ in the Service's endpoints. Scaling down removes Pending pods first, then Starti
 Ready ones (a ReplicaSet deletes unready and younger pods first). The cluster autoscaler scans
 every ``scan_s``: Pending pods make it provision the nodes they need (ready after
 ``node_provision_s``); a node unneeded for ``scale_down_unneeded_s``, and not within
-``scale_down_delay_after_add_s`` of the last addition, is removed.
+``scale_down_delay_after_add_s`` of the last addition, is drained (its pods evicted within the
+PodDisruptionBudget, each starting again elsewhere) and removed.
 """
 
 from __future__ import annotations
@@ -127,6 +128,19 @@ class Cluster:
                 self.since[k] = now
                 became.append(k)
         return became
+
+    def drain(self, nodes_before: int, min_available: int, now: float) -> list[int]:
+        """A node the autoscaler removes is drained first: its share of the Ready pods is evicted
+        (they finish their requests, then start again elsewhere), no more at once than the
+        PodDisruptionBudget's ``min_available`` allows. Returns the pods evicted."""
+        ready = [k for k in range(self.slots) if self.state[k] == READY]
+        share = -(-len(ready) // max(nodes_before, 1))
+        evict = sorted(ready, key=lambda k: -self.since[k])[:max(0, min(share, len(ready) - min_available))]
+        for k in evict:
+            self.state[k] = STARTING
+            self.since[k] = now
+            self.ready_at[k] = now + self.timings.pod_startup_s
+        return evict
 
     def autoscale_nodes(self, now: float) -> None:
         """One scan of the cluster autoscaler."""

@@ -83,7 +83,7 @@ def messages_per_second(workload: Workload, users: int, profile: Profile, t: flo
 def simulate_day(tier: Tier, workload: Workload, users: int, profile: Profile, hpa: HPASpec, timings: Timings,
                  nodes_for: Callable[[int], int], max_nodes: int, cpu_request_cores: float, seed: int,
                  on_minute: Callable[[int, int], None] | None = None, until: float | None = None,
-                 injections: Sequence[Injection] = ()) -> DayResult:
+                 injections: Sequence[Injection] = (), pdb_min_available: int | None = None) -> DayResult:
     """Run the profile through ``tier`` (its stream service autoscaled by ``hpa``), from its start
     to its end (or to ``until`` seconds)."""
     svc = tier.service_for("stream")
@@ -114,6 +114,8 @@ def simulate_day(tier: Tier, workload: Workload, users: int, profile: Profile, h
         return max(1, math.ceil(rate * turn - 1e-9)) if rate > 0 else 0
 
     procs = svc.processes
+    if pdb_min_available is None:   # the rendered default: one below the HPA's minimum
+        pdb_min_available = max(hpa.min_replicas - 1, 0)
     cluster = Cluster(slots=hpa.max_replicas, nodes_for=nodes_for, max_nodes=max_nodes, timings=timings)
     cluster.start(hpa.min_replicas)
     controller = HorizontalPodAutoscaler(hpa)
@@ -167,10 +169,17 @@ def simulate_day(tier: Tier, workload: Workload, users: int, profile: Profile, h
 
     def scan(now: float) -> None:
         before = cluster.nodes + len(cluster.provisioning)
+        ready_nodes = cluster.nodes
         cluster.autoscale_nodes(now)
         after = cluster.nodes + len(cluster.provisioning)
         if after != before:
             events.append(f"{clock(now)}: cluster autoscaler {before} -> {after} nodes")
+        if cluster.nodes < ready_nodes:
+            evicted = cluster.drain(ready_nodes, pdb_min_available, now)
+            if evicted:
+                events.append(f"{clock(now)}: node drain evicts {len(evicted)} pod(s) (PodDisruptionBudget "
+                              f"minAvailable {pdb_min_available}); they start again elsewhere")
+                serve()
         became = cluster.tick(now)
         if became:
             rep.revive_members(svc.name, [k * procs + p for k in became for p in range(procs)])
