@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from capplan.day.cluster import PENDING, READY, STARTING, Cluster, Timings
-from capplan.day.failures import LOSSES, RECONNECT_S, Injection
+from capplan.day.failures import LOSSES, Injection, reconnect_s
 from capplan.day.hpa import HorizontalPodAutoscaler, HPASpec
 from capplan.errors import CapplanError
 from capplan.model.profile import SECONDS_PER_DAY, Profile
@@ -267,7 +267,7 @@ def _schedule(rep: DynamicReplication, inj: Injection, events: list[str]) -> Non
     if inj.kind == "redis":
         def start(event):
             rep.fail_station("redis", "redis failover")
-            rep.hold_streams(rep.now + inj.duration, RECONNECT_S)
+            rep.hold_streams(rep.now + inj.duration, reconnect_s())
             events.append(f"{clock(rep.now)}: {inj.describe()} begins")
 
         def end(event):
