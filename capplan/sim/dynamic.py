@@ -263,20 +263,22 @@ class DynamicReplication(_Replication):
         dead = self._dead.get(g.name)
         return dead.get(c.inst) if dead else None
 
-    def advance(self, c):
+    def _cut(self, c) -> bool:
+        """Fail ``c`` if the member it is bound to is lost (True: it is gone)."""
         if self._dead:
             reason = self._lost(c)
             if reason is not None:
                 self._reject(c, reason)
-                return
-        super().advance(c)
+                return True
+        return False
+
+    def advance(self, c):
+        if not self._cut(c):
+            super().advance(c)
 
     def _slice_work(self, c):
-        if self._dead:
-            reason = self._lost(c)
-            if reason is not None:
-                self._reject(c, reason)
-                return
+        if self._cut(c):
+            return
         now = self.env._now
         if now < self._held_until:
             self.at(self._held_until - now, c, self._resume_slice)
