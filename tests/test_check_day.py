@@ -15,6 +15,7 @@ tier: {tier}
 slo: {{p95: {p95}, max_error_rate: 0.01}}
 budget: {{monthly_usd: 5000, scope: infrastructure}}
 today: 2026-11-27
+replications: 2
 day: {day}
 """
 

@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 import yaml
 
-ARGS = ["day", "--tier", "tier2", "--users", "3000", "--json"]
+ARGS = ["day", "--tier", "tier2", "--users", "3000", "--replications", "2", "--json"]   # 2: the sizing, faster
 
 
 def capplan(*args, cwd=None):
@@ -68,7 +68,7 @@ def test_the_same_seed_gives_the_same_day(doc):
 def test_render_min_replicas_writes_the_simulated_hpa(doc, tmp_path):
     d = json.loads(doc)
     proc = capplan("render", "--tier", "tier2", "--provider", "aws", "--users", "3000", "--target", "k8s",
-                   "--min-replicas", "1", "--out", str(tmp_path / "deploy"))
+                   "--replications", "2", "--min-replicas", "1", "--out", str(tmp_path / "deploy"))
     assert proc.returncode == 0, proc.stderr
     hpa = yaml.safe_load((tmp_path / "deploy" / "k8s" / "hpa.yaml").read_text())
     assert hpa["spec"]["minReplicas"] == d["hpa"]["min_replicas"]
