@@ -258,3 +258,13 @@ def test_bill_is_byte_identical_for_the_same_inputs(sized):
     a, b = _deploy(sized, "tier2", "gcp"), _deploy(sized, "tier2", "gcp")
     assert a.model_dump_json() == b.model_dump_json()
     assert _bill(a).model_dump_json() == _bill(b).model_dump_json()
+
+
+def test_min_replicas_sets_the_api_hpa_floor_below_or_above_the_peak_sizing(sized):
+    peak = next(p for p in _deploy(sized, "tier2", "aws").pods if p.name == "librechat")
+    for floor in (1, peak.replicas_min + 3):
+        api = next(p for p in _deploy(sized, "tier2", "aws", min_replicas=floor).pods if p.name == "librechat")
+        assert api.replicas_min == floor and api.replicas_max >= max(floor, peak.replicas_max)
+    # --require-ha keeps two at least
+    api = next(p for p in _deploy(sized, "tier2", "aws", min_replicas=1, require_ha=True).pods if p.name == "librechat")
+    assert api.replicas_min == 2

@@ -100,12 +100,12 @@ def plan_day(tier: Tier, workload: Workload, users: int, provider: str, profile:
                            "Kubernetes tier)", field="--tier")
     plan = fixed.plan
     peak = next(p for p in fixed.deployment.pods if p.name == STREAM_POD).replicas_min
-    floor = 2 if require_ha else 1
-    lowest = max(floor, min(min_replicas if min_replicas is not None else floor, peak))
     base = deploy_options or _default_options(require_ha)
-    # the same sizing with the HPA's floor lowered: what `capplan render --min-replicas` writes
+    # the same sizing with the HPA's floor at min_replicas (default: the lowest the plan allows, which
+    # the deployment raises to 2 with --require-ha): what `capplan render --min-replicas` writes
     book = load_price_book(provider)
-    deployment = build_deployment(plan.sized, plan.forecast, workload, book, replace(base, min_replicas=lowest))
+    deployment = build_deployment(plan.sized, plan.forecast, workload, book,
+                                  replace(base, min_replicas=min_replicas if min_replicas is not None else 1))
     auto_bill = bill_deployment(deployment, book, load_llm_prices(), today=today)
     deploy = deploy_block_for(deployment, plan.forecast, plan.sizing.pool_per_process, plan.sizing.queue_workers or 0,
                               slo.p95_s)

@@ -138,9 +138,11 @@ class _Builder:
             high = replicas if not self.kubernetes else max(replicas + 1, replicas * HPA_MAX_FACTOR)
             streams = "stream" in svc.handles
             if streams and self.kubernetes and self.opts.min_replicas is not None:
-                # the autoscaled API: the HPA goes down to the floor asked for (2 at least with
-                # --require-ha) and up to its usual maximum above the peak's sizing
-                replicas = min(replicas, max(self.opts.min_replicas, 2 if self.opts.require_ha else 1))
+                # the autoscaled API: the HPA's floor is the one asked for (2 at least with
+                # --require-ha), below the peak's sizing or above it; its maximum stays the usual
+                # one above the peak, and never below the floor
+                replicas = max(self.opts.min_replicas, 2 if self.opts.require_ha else 1)
+                high = max(high, replicas)
             # the service holding the streams is the rendered API Deployment; the others (the microservices
             # tier's auth, agent, files ...) are their own Deployments in k8s/services.yaml
             name = "librechat" if streams else f"librechat-{svc.name}"
