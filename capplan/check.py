@@ -131,7 +131,7 @@ def _day(plan, plan_path: Path, rec, workload, slo, settings, options, today) ->
         return {"profile": profile.name, "simulated": False,
                 "why": f"{winner.plan.tier.name} runs on Docker Compose: no autoscaler to run a day through"}
     day = plan_day(winner.plan.tier, workload, plan.users.forecast, winner.provider, profile, slo,
-                   plan.day.min_replicas, plan.require_ha, settings, options, today=today)
+                   plan.day.min_replicas, plan.require_ha, settings, options, today=today, fixed=winner)
     r = day.result
     return {"profile": profile.name, "simulated": True, "minutes": len(r.minutes),
             "slo_violation_minutes": r.slo_violation_minutes(slo.p95_s, slo.max_error_rate),

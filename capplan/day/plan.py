@@ -81,7 +81,9 @@ def nodes_function(deployment) -> tuple[Callable[[int], int], int]:
 def plan_day(tier: Tier, workload: Workload, users: int, provider: str, profile: Profile, slo: SLO,
              min_replicas: int | None, require_ha: bool, settings: RunSettings, deploy_options=None, today=None,
              on_progress: Callable[[], None] | None = None,
-             on_minute: Callable[[int, int], None] | None = None, injections=()) -> DayPlan:
+             on_minute: Callable[[int, int], None] | None = None, injections=(), fixed=None) -> DayPlan:
+    """``fixed``: the tier's peak sizing on ``provider`` when the caller has it already (a
+    recommend's option); otherwise the planner sizes it here."""
     from dataclasses import replace
 
     from capplan.cost.bill import bill_deployment
@@ -90,11 +92,13 @@ def plan_day(tier: Tier, workload: Workload, users: int, provider: str, profile:
     from capplan.planner import deploy_block_for, recommend
     from capplan.render.plan import STREAM_POD, context_from_deploy
 
-    rec = recommend([tier], workload, users, [provider], slo, require_ha, settings, today=today,
-                    on_progress=on_progress, options=deploy_options)
-    fixed = rec.winner
     if fixed is None:
-        raise CapplanError(f"{tier.name} cannot meet the SLO at {users:,} users: {rec.plans[0].reason}", field="--tier")
+        rec = recommend([tier], workload, users, [provider], slo, require_ha, settings, today=today,
+                        on_progress=on_progress, options=deploy_options)
+        fixed = rec.winner
+        if fixed is None:
+            raise CapplanError(f"{tier.name} cannot meet the SLO at {users:,} users: {rec.plans[0].reason}",
+                               field="--tier")
     if fixed.deployment.platform != "kubernetes":
         raise CapplanError(f"{tier.name} runs on Docker Compose: there is no autoscaler to simulate (use a "
                            "Kubernetes tier)", field="--tier")

@@ -264,39 +264,26 @@ def simulate_day(tier: Tier, workload: Workload, users: int, profile: Profile, h
 
 
 def _schedule(rep: DynamicReplication, inj: Injection, events: list[str]) -> None:
-    if inj.kind == "redis":
-        def start(event):
-            rep.fail_station("redis", "redis failover")
-            rep.hold_streams(rep.now + inj.duration, reconnect_s())
-            events.append(f"{clock(rep.now)}: {inj.describe()} begins")
+    """A timed incident: what starts it, what ends it, and what the timeline says when it is over."""
+    on, off, over = {
+        "mongo": (lambda: rep.fail_station("mongo.primary", "mongo primary election"),
+                  lambda: rep.fail_station("mongo.primary", None), "a new MongoDB primary is elected"),
+        "redis": (lambda: (rep.fail_station("redis", "redis failover"),
+                           rep.hold_streams(rep.now + inj.duration, reconnect_s())),
+                  lambda: rep.fail_station("redis", None), "a Redis replica is promoted; streams reconnect and resume"),
+        "llm-slow": (lambda: rep.slow_llm(inj.factor), lambda: rep.slow_llm(1.0), "the LLM provider is back to its pace"),
+        "llm-429": (lambda: rep.throttle_provider(True), lambda: rep.throttle_provider(False),
+                    "the LLM provider answers again"),
+    }[inj.kind]
 
-        def end(event):
-            rep.fail_station("redis", None)
-            events.append(f"{clock(rep.now)}: a Redis replica is promoted; streams reconnect and resume")
-    elif inj.kind == "llm-429":
-        def start(event):
-            rep.throttle_provider(True)
-            events.append(f"{clock(rep.now)}: {inj.describe()} begins")
+    def start(event):
+        on()
+        events.append(f"{clock(rep.now)}: {inj.describe()} begins")
 
-        def end(event):
-            rep.throttle_provider(False)
-            events.append(f"{clock(rep.now)}: the LLM provider answers again")
-    elif inj.kind == "mongo":
-        def start(event):
-            rep.fail_station("mongo.primary", "mongo primary election")
-            events.append(f"{clock(rep.now)}: {inj.describe()} begins")
+    def end(event):
+        off()
+        events.append(f"{clock(rep.now)}: {over}")
 
-        def end(event):
-            rep.fail_station("mongo.primary", None)
-            events.append(f"{clock(rep.now)}: a new MongoDB primary is elected")
-    else:
-        def start(event):
-            rep.slow_llm(inj.factor)
-            events.append(f"{clock(rep.now)}: {inj.describe()} begins")
-
-        def end(event):
-            rep.slow_llm(1.0)
-            events.append(f"{clock(rep.now)}: the LLM provider is back to its pace")
     rep.at(inj.at, None, start)
     rep.at(inj.at + inj.duration, None, end)
 
