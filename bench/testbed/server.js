@@ -79,6 +79,9 @@ function main() {
       name: 'librechat_background_errors_total', help: 'Failed background jobs (stream, title), and streams whose reader left or never came (undelivered)',
       labelNames: ['job'],
     }),
+    connections: new prom.Counter({
+      name: 'testbed_http_connections_total', help: 'TCP connections the API accepted (proxy connection churn)',
+    }),
     // Not one of LibreChat's: the CPU time drawn from the config, by kind, so that measured CPU can
     // be compared with what was configured (the difference is the framework's overhead).
     burned: new prom.Counter({
@@ -429,6 +432,7 @@ function main() {
       server.once('listening', resolve);
       server.once('error', reject);
     });
+    server.on('connection', () => m.connections.inc());
     // Longer than a proxy's idle keep-alive, so the proxy, not the API, closes idle connections.
     server.keepAliveTimeout = 65000;
     server.headersTimeout = 66000;
