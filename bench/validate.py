@@ -125,17 +125,22 @@ def measure(stack: Stack, run: Path, pred: dict, duration: float, warmup: float,
     per_batch = np.bincount([batch(r) for r in ok_msgs], minlength=BATCHES) / (duration / BATCHES)
     api = [(batch(r), r["api_s"]) for r in warm if r["error"] is None and r["api_s"] is not None]
     ttft = [(batch(r), r["ttft_s"]) for r in ok_msgs if r["ttft_s"] is not None]
-    cpu = _cpu_utilization(summary.pop("cpu_samples"), edges) / stack.replicas
+    samples = summary.pop("cpu_samples")
+    cpu = _cpu_utilization(samples, edges) / stack.replicas
+    waiting = _cpu_utilization(samples, edges, column=2) / stack.replicas
     errors = sum(1 for r in warm if r["error"] is not None)
     return {"session_users": users, "messages_per_s": _t_interval(per_batch), "cpu": _t_interval(cpu),
+            "waiting_for_core": _t_interval(waiting),
             "api_p95": _p95_interval(api, seed), "ttft_p95": _p95_interval(ttft, seed),
             "errors": errors, "requests": len(warm), "loadgen": summary}
 
 
-def _cpu_utilization(samples: list[list[float]], edges: np.ndarray) -> np.ndarray:
+def _cpu_utilization(samples: list[list[float]], edges: np.ndarray, column: int = 1) -> np.ndarray:
     """The API processes' busy share of their core in each batch, from the kernel's CPU counts
-    sampled every second (interpolated at the batch edges)."""
-    t, busy = np.array(samples).T
+    sampled every second (interpolated at the batch edges); column 2: the share of time their
+    loops waited for the core."""
+    a = np.array(samples)
+    t, busy = a[:, 0], a[:, column]
     at = np.interp(edges, t, busy)
     return np.diff(at) / np.diff(edges)
 

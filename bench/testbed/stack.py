@@ -343,10 +343,21 @@ class Stack:
                 total += (int(fields[11]) + int(fields[12])) / ticks   # utime, stime
         return total
 
+    def api_waiting_seconds(self) -> float:
+        """Seconds the API processes' event-loop threads were ready to run but waited for a core
+        (the kernel's run-queue delay, /proc/PID/schedstat): time another task took from the loop,
+        which the loop's own CPU count does not show."""
+        total = 0.0
+        for name, proc in self.procs:
+            if name.startswith("api-"):
+                total += int(Path(f"/proc/{proc.pid}/schedstat").read_text().split()[1]) / 1e9
+        return total
+
     def load(self, users: int, duration_s: float, warmup_s: float, out: Path, read_rate: float | None = None,
              refresh_rate: float | None = None, seed: int = 1) -> dict:
         """Run the closed-loop load generator; returns its summary line, with the API's CPU seconds
-        sampled every second while it ran (``cpu_samples``: [unix time, seconds]). Reads and
+        sampled every second while it ran (``cpu_samples``: [unix time, CPU seconds, seconds
+        waiting for a core]). Reads and
         refreshes default to the workload's: api_reads_per_message x the users' nominal message
         rate, and one refresh per user per refresh_interval."""
         import threading
@@ -366,7 +377,7 @@ class Stack:
 
         def sample() -> None:
             while not done.is_set():
-                samples.append([time.time(), self.api_cpu_seconds()])
+                samples.append([time.time(), self.api_cpu_seconds(), self.api_waiting_seconds()])
                 done.wait(1.0)
 
         sampler = threading.Thread(target=sample, daemon=True)
