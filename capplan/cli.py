@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -17,7 +18,7 @@ except ImportError:  # pragma: no cover
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from capplan import __version__
+from capplan import __version__, stop
 from capplan.errors import CapplanError
 from capplan.limits import check_users
 from capplan.report.money import usd
@@ -118,6 +119,62 @@ def _seconds(value: Optional[str], field: str) -> Optional[float]:
     return seconds
 
 
+def _time_limit_option(ctx: typer.Context, param: typer.CallbackParam, value: Optional[str]):
+    """--time-limit / CAPPLAN_TIME_LIMIT to (seconds, how to name it), checked before anything runs."""
+    if value is None:
+        return None
+    try:
+        from typer._click.core import ParameterSource
+    except ImportError:  # pragma: no cover
+        from click.core import ParameterSource
+    from_env = ctx.get_parameter_source(param.name) == ParameterSource.ENVIRONMENT
+    field = "--time-limit (from CAPPLAN_TIME_LIMIT)" if from_env else "--time-limit"
+    # the clock starts now, with the command: the loading before the long part counts too
+    return stop.parse_time_limit(value, field), f"--time-limit {value.strip()}", time.monotonic()
+
+
+TimeLimit = Annotated[Optional[str], typer.Option(
+    "--time-limit", envvar="CAPPLAN_TIME_LIMIT", callback=_time_limit_option, show_default=False,
+    help="Stop cleanly after this long (e.g. 30s, 5m, 1h; a number is seconds): exit 2, nothing written.")]
+
+
+class _Run:
+    """What the command is busy with (for the one line an interruption prints) and, once its result
+    is computed, the deferred region that lets the output complete before a signal ends the run."""
+
+    doing: Optional[str] = None
+    done = False                               # the result is computed: the output is under way
+    output: Optional[stop.deferred] = None
+
+
+@contextmanager
+def _working(activity: str, limit):
+    """The long part of a command: named for the interruption line, cut by --time-limit."""
+    _Run.doing = activity
+    if limit is None:
+        yield
+        return
+    seconds, label, started = limit
+    with stop.time_limit(max(seconds - (time.monotonic() - started), 0.001), label):
+        yield
+
+
+def _finished() -> None:
+    """The result is computed: from here on a signal waits until the output is complete (a JSON
+    document is printed whole, the files of a render all written), then ends the run (see main)."""
+    _Run.doing, _Run.done = None, True
+    if _Run.output is None:
+        _Run.output = stop.deferred()
+        _Run.output.__enter__()
+
+
+def _end_output(exc: Optional[BaseException]) -> None:
+    """Leave the output region: raises a signal that arrived during the output (when ``exc`` is None)."""
+    region, _Run.output = _Run.output, None
+    if region is not None:
+        region.__exit__(type(exc) if exc is not None else None, exc, None)
+
+
 @app.command(epilog=_examples(['capplan tiers']))
 def tiers():
     """List the architectures with the seed document's claimed user range (and the bundled variants)."""
@@ -164,6 +221,7 @@ def simulate(
     workers: Annotated[Optional[int], typer.Option(help="Worker processes (default: CPU count).")] = None,
     provider: Annotated[Optional[str], typer.Option(help="Apply this provider's load balancer timer (aws, gcp, azure) to tiers behind the cloud's load balancer (default: each provider's is reported).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of the table.")] = False,
+    time_limit: TimeLimit = None,
 ):
     """Forecast latency percentiles, failures and a verdict (stable, saturated, unstable) for each architecture at USERS registered users."""
     from capplan.forecast import RunSettings, forecast_tiers
@@ -185,7 +243,7 @@ def simulate(
     if scenario is not None:
         model = load_scenario(scenario)
         if isinstance(model, NetworkModel):
-            _simulate_network(model, settings, json_out)
+            _simulate_network(model, settings, json_out, time_limit)
             return
         chosen = [model]
     else:
@@ -194,9 +252,11 @@ def simulate(
     wl = load_workload(workload)
     progress = _LazyProgress(len(chosen) * settings.replications, "simulating", enabled=True)
     try:
-        forecasts = forecast_tiers(chosen, wl, users, settings, on_done=progress.advance)
+        with _working("simulating", time_limit):
+            forecasts = forecast_tiers(chosen, wl, users, settings, on_done=progress.advance)
     finally:
         progress.close()
+    _finished()
     if json_out:
         sys.stdout.write(jsonr.dumps(jsonr.simulate_document(users, seed, wl.name, forecasts)))
         return
@@ -209,7 +269,7 @@ def simulate(
               "'carried' what the simulation served; an unstable tier's latencies are lower bounds.[/dim]")
 
 
-def _simulate_network(model, settings, json_out: bool):
+def _simulate_network(model, settings, json_out: bool, time_limit=None):
     from rich.table import Table
 
     from capplan.report import json as jsonr
@@ -227,10 +287,12 @@ def _simulate_network(model, settings, json_out: bool):
                  field="--duration" if settings.duration is not None else f"{model.name}: duration")
     progress = _LazyProgress(settings.replications, "simulating", enabled=True)
     try:
-        result = run(net, duration=duration, warmup=warmup, replications=settings.replications, seed=settings.seed,
-                     workers=settings.workers, on_done=progress.advance)
+        with _working("simulating", time_limit):
+            result = run(net, duration=duration, warmup=warmup, replications=settings.replications,
+                         seed=settings.seed, workers=settings.workers, on_done=progress.advance)
     finally:
         progress.close()
+    _finished()
     doc = jsonr.network_document(model.name, settings.seed, result, [s.name for s in model.stations],
                                  [c.name for c in model.classes],
                                  infinite={s.name for s in model.stations if s.discipline == "is"})
@@ -341,6 +403,7 @@ def cost(
     today: Annotated[Optional[str], typer.Option(help="Date for price-age warnings (YYYY-MM-DD; default: today).")] = None,
     prices: Annotated[Optional[Path], typer.Option("--prices", help="A price-book file (e.g. from `capplan prices refresh`) instead of the bundled pricing/<provider>.yaml.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    time_limit: TimeLimit = None,
 ):
     """The monthly bill of one tier on one provider at USERS users, line by line."""
     from capplan.cost.bill import bill_deployment
@@ -383,26 +446,29 @@ def cost(
     progress = _LazyProgress(settings.replications * 4, "simulating", enabled=True)
     serves = True
     try:
-        if as_defined:
-            sized, forecast = t, forecast_tiers([t], wl, users, settings, on_done=progress.advance)[0]
-            serves = forecast.verdict == "stable"
-            if not serves:
-                notes.append(f"as defined in scenarios/{t.name}.yaml it cannot serve {users:,} users: {forecast.verdict} "
-                             f"at {forecast.bottleneck}")
-        else:
-            plan = size_tiers([t], wl, users, _slo(slo_p95, None, 0.01), require_ha, settings,
-                              on_progress=progress.advance)[0]
-            sized = plan.sized
-            if plan.feasible:
-                forecast = plan.forecast
-                notes.append(f"sized by the planner: {plan.reason}")
+        with _working("sizing and simulating", time_limit):
+            if as_defined:
+                sized, forecast = t, forecast_tiers([t], wl, users, settings, on_done=progress.advance)[0]
+                serves = forecast.verdict == "stable"
+                if not serves:
+                    notes.append(f"as defined in scenarios/{t.name}.yaml it cannot serve {users:,} users: "
+                                 f"{forecast.verdict} at {forecast.bottleneck}")
             else:
-                serves = False
-                forecast = plan.forecast or forecast_tiers([sized], wl, users, settings, on_done=progress.advance)[0]
-                notes.append(f"cannot serve {users:,} users within the SLO ({plan.reason}); priced at the largest "
-                             "sizing tried, on the offered demand")
+                plan = size_tiers([t], wl, users, _slo(slo_p95, None, 0.01), require_ha, settings,
+                                  on_progress=progress.advance)[0]
+                sized = plan.sized
+                if plan.feasible:
+                    forecast = plan.forecast
+                    notes.append(f"sized by the planner: {plan.reason}")
+                else:
+                    serves = False
+                    forecast = plan.forecast or forecast_tiers([sized], wl, users, settings,
+                                                               on_done=progress.advance)[0]
+                    notes.append(f"cannot serve {users:,} users within the SLO ({plan.reason}); priced at the "
+                                 "largest sizing tried, on the offered demand")
     finally:
         progress.close()
+    _finished()
     deployment = build_deployment(sized, forecast, wl, book, deploy_options)
     bill = bill_deployment(deployment, book, llm, today=date)
     options = compare_purchase_options(deployment, book, llm, today=date)
@@ -458,6 +524,7 @@ def recommend(
     replications: Annotated[int, typer.Option(help="Replications per simulation.")] = 4,
     today: Annotated[Optional[str], typer.Option(help="Date for price-age warnings (YYYY-MM-DD).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    time_limit: TimeLimit = None,
 ):
     """The cheapest tier x provider sizing whose simulated p95 meets the SLO, with the why."""
     deploy_options = _deploy_options(require_ha=require_ha, instance=None, mongodb=mongodb, redis=redis,
@@ -480,10 +547,12 @@ def recommend(
     settings = RunSettings(replications=replications, seed=seed)
     progress = _LazyProgress(len(tiers) * replications, "sizing and simulating", enabled=True)
     try:
-        rec = run_recommend(tiers, wl, users, providers, slo, require_ha, settings, today=date,
-                            on_progress=progress.advance, options=deploy_options, survive=survive)
+        with _working("sizing and simulating", time_limit):
+            rec = run_recommend(tiers, wl, users, providers, slo, require_ha, settings, today=date,
+                                on_progress=progress.advance, options=deploy_options, survive=survive)
     finally:
         progress.close()
+    _finished()
     if json_out:
         sys.stdout.write(jsonr.dumps(jsonr.recommend_document(rec, seed)))
         if rec.winner is None:
@@ -558,6 +627,7 @@ def render(
     today: Annotated[Optional[str], typer.Option(help="Date for price-age warnings (YYYY-MM-DD).")] = None,
     cache_dir: Annotated[Path, typer.Option("--cache-dir", envvar="CAPPLAN_CACHE_DIR", help="Result cache for --from PLAN (shared with `capplan check`).")] = Path(".capplan-cache"),
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Always recompute a --from PLAN.")] = False,
+    time_limit: TimeLimit = None,
 ):
     """Deployable, validated manifests carrying the planner's sizing."""
     from capplan.render.engine import TARGETS
@@ -587,7 +657,8 @@ def render(
 
         plan = load_plan(from_file)
         date = _today(today) if today is not None else (plan.today or _today(None))
-        rec, _ = cached_compute(plan, from_file, date, None if no_cache else cache_dir, write=not dry_run)
+        with _working(f"sizing {from_file}", time_limit):
+            rec, _ = cached_compute(plan, from_file, date, None if no_cache else cache_dir, write=not dry_run)
         if rec.get("chosen") is None:
             raise CapplanError("no tier meets the plan's SLO: nothing to render", field=str(from_file))
         deploy = rec["chosen"]["deploy"]
@@ -612,18 +683,20 @@ def render(
         t = load_tier(tier)
         progress = _LazyProgress(replications * 3, "sizing", enabled=True)
         try:
-            rec = run_recommend([t], load_workload(workload), users, providers, _slo(slo_p95, None, 0.01), require_ha,
-                                RunSettings(replications=replications, seed=seed), today=_today(today),
-                                on_progress=progress.advance, options=_deploy_options(
-                                    require_ha=require_ha, instance=None, mongodb=mongodb, redis=redis,
-                                    search=search, aks_tier=aks_tier, memory_hpa=memory_hpa,
-                                    min_replicas=min_replicas))
+            with _working("sizing and simulating", time_limit):
+                rec = run_recommend([t], load_workload(workload), users, providers, _slo(slo_p95, None, 0.01),
+                                    require_ha, RunSettings(replications=replications, seed=seed),
+                                    today=_today(today), on_progress=progress.advance, options=_deploy_options(
+                                        require_ha=require_ha, instance=None, mongodb=mongodb, redis=redis,
+                                        search=search, aks_tier=aks_tier, memory_hpa=memory_hpa,
+                                        min_replicas=min_replicas))
         finally:
             progress.close()
         if rec.winner is None:
             raise CapplanError(f"{t.name} cannot meet the SLO at {users:,} users: {rec.plans[0].reason}", field="--tier")
         deploy = rec.winner.deploy
     files = render_plan(deploy, targets)
+    _finished()   # every file written, or none
     if dry_run:
         for path, text in files.items():
             sys.stdout.write(f"# --- {path} ---\n{text}")
@@ -675,6 +748,7 @@ def day(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 1,
     replications: Annotated[int, typer.Option(help="Replications per sizing simulation.")] = 4,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON (the whole per-minute timeline).")] = False,
+    time_limit: TimeLimit = None,
 ):
     """A day of traffic (or a week) through the tier's peak sizing with the rendered HPA and the cluster
     autoscaler at work: per-minute users, pods, nodes, CPU, p95 latency and failures, SLO-violation
@@ -704,13 +778,15 @@ def day(
     sizing = _LazyProgress(replications * 3, "sizing the peak", enabled=True)
     minutes = _LazyProgress(int(prof.seconds // 60), "simulating the day (minutes)", enabled=True)
     try:
-        plan = plan_day(t, wl, users, name, prof, slo, min_replicas, require_ha,
-                        RunSettings(replications=replications, seed=seed), deploy_options, today=_today(None),
-                        on_progress=sizing.advance, on_minute=lambda done, total: minutes.advance(),
-                        injections=injections)
+        with _working("sizing and simulating the day", time_limit):
+            plan = plan_day(t, wl, users, name, prof, slo, min_replicas, require_ha,
+                            RunSettings(replications=replications, seed=seed), deploy_options, today=_today(None),
+                            on_progress=sizing.advance, on_minute=lambda done, total: minutes.advance(),
+                            injections=injections)
     finally:
         sizing.close()
         minutes.close()
+    _finished()
     if json_out:
         from capplan.report import json as jsonr
 
@@ -756,6 +832,7 @@ def check(
     cache_dir: Annotated[Path, typer.Option("--cache-dir", envvar="CAPPLAN_CACHE_DIR", help="Result cache.")] = Path(".capplan-cache"),
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Always recompute.")] = False,
     today: Annotated[Optional[str], typer.Option(help="Date for price-age warnings (default: the plan's, else today).")] = None,
+    time_limit: TimeLimit = None,
 ):
     """CI gate: exit 0 within budget and SLO, 1 if either is broken (reasons listed), 2 on bad input."""
     from capplan.check import cached_compute, check_max_increase, load_baseline, load_plan, verdict
@@ -778,9 +855,11 @@ def check(
     date = _today(today) if today is not None else (p.today or _today(None))
     progress = _LazyProgress(p.replications * 5, "checking", enabled=format != "json")
     try:
-        rec, cache = cached_compute(p, plan, date, None if no_cache else cache_dir, on_progress=progress.advance)
+        with _working(f"checking {plan}", time_limit):
+            rec, cache = cached_compute(p, plan, date, None if no_cache else cache_dir, on_progress=progress.advance)
     finally:
         progress.close()
+    _finished()
     doc = verdict(p, rec, base, limit)
     if format == "json":
         sys.stdout.write(jsonr.dumps(doc))
@@ -949,6 +1028,18 @@ def _fail(message: str) -> None:
     sys.exit(2)
 
 
+def _stopped(what: str, code: int) -> None:
+    """The run was stopped (a signal, --time-limit): one line saying what was cut short."""
+    if _Run.done:
+        message = f"{what} after the output was complete"
+    elif _Run.doing is not None:
+        message = f"{what} while {_Run.doing}; nothing was written"
+    else:
+        message = f"{what}; nothing was written"
+    err.print(f"error: {_one_line(message)}", highlight=False, markup=False, soft_wrap=True)
+    sys.exit(code)
+
+
 def _usage_message(exc: UsageError) -> str:
     """Typer's usage errors as ``--option: what is wrong (see 'capplan cmd --help')``."""
     param = getattr(exc, "param", None)
@@ -975,8 +1066,19 @@ def main() -> None:
     """
     from capplan.files import os_error_message
 
+    _Run.doing, _Run.done = None, False
     try:
-        code = app(standalone_mode=False, prog_name="capplan")
+        with stop.handling_signals():
+            try:
+                code = app(standalone_mode=False, prog_name="capplan")
+            except BaseException as exc:
+                _end_output(exc)
+                raise
+            _end_output(None)
+    except stop.Interrupted as exc:
+        _stopped(f"interrupted by {exc.name}", exc.exit_code)
+    except stop.TimeLimitReached as exc:
+        _stopped(f"{exc.label} reached", 2)
     except NoArgsIsHelpError as exc:
         print(exc.ctx.get_help() if exc.ctx else "")
         sys.exit(2)

@@ -471,6 +471,13 @@ case("simulate-replications-100000", sim({"--replications": "100000"}), expect="
 case("simulate-workers-0", sim({"--workers": "0"}), expect="--workers")
 case("simulate-workers-negative", sim({"--workers": "-2"}), expect="--workers")
 case("simulate-workers-100000", sim({"--workers": "100000"}), expect="--workers")
+case("simulate-time-limit-zero", sim({"--time-limit": "0"}), expect="--time-limit")
+case("simulate-time-limit-negative", sim({"--time-limit": "-5s"}), expect="--time-limit")
+case("simulate-time-limit-abc", sim({"--time-limit": "abc"}), expect="--time-limit")
+case("simulate-time-limit-inf", sim({"--time-limit": "1e400s"}), expect="--time-limit")
+case("simulate-time-limit-env-abc", sim(), env={"CAPPLAN_TIME_LIMIT": "abc"}, expect="CAPPLAN_TIME_LIMIT")
+case("simulate-scenario-time-limit-zero", ["simulate", *_opts(NET, {"--time-limit": "0s"})],
+     {"net.yaml": "kind: network\n"}, expect="--time-limit")
 case("simulate-provider-unknown", sim({"--provider": "oracle"}), expect="--provider")
 case("simulate-provider-two", sim({"--provider": "aws,gcp"}), expect="--provider")   # one load balancer timer
 case("simulate-provider-empty", sim({"--provider": ","}), expect="--provider")
@@ -583,6 +590,7 @@ case("cost-slo-p95-negative", cost({"--slo-p95": "-1s"}), expect="slo-p95")
 case("cost-slo-p95-abc", cost({"--slo-p95": "abc"}), expect="slo-p95")
 case("cost-slo-p95-inf", cost({"--slo-p95": "1e400s"}), expect="slo-p95")
 case("cost-seed-negative", cost({"--seed": "-1"}), expect="--seed")
+case("cost-time-limit-abc", cost({"--time-limit": "abc"}), expect="--time-limit")
 case("cost-replications-1", cost({"--replications": "1"}), expect="replications")
 case("cost-replications-100000", cost({"--replications": "100000"}), expect="replications")
 case("cost-today-invalid", cost({"--today": "2026-13-45"}), expect="--today")
@@ -621,6 +629,8 @@ case("recommend-mongodb-cloud", rec({"--mongodb": "cloud"}), expect="--mongodb")
 case("recommend-redis-cloud", rec({"--redis": "cloud"}), expect="--redis")
 case("recommend-aks-tier-gold", rec({"--provider": "azure", "--aks-tier": "gold"}), expect="--aks-tier")
 case("recommend-seed-negative", rec({"--seed": "-1"}), expect="--seed")
+case("recommend-time-limit-zero", rec({"--time-limit": "0m"}), expect="--time-limit")
+case("recommend-time-limit-env-negative", rec(), env={"CAPPLAN_TIME_LIMIT": "-1"}, expect="--time-limit")
 case("recommend-replications-1", rec({"--replications": "1"}), expect="replications")
 case("recommend-replications-100000", rec({"--replications": "100000"}), expect="replications")
 case("recommend-today-invalid", rec({"--today": "2026-13-45"}), expect="--today")
@@ -634,6 +644,7 @@ case("recommend-unknown-option", rec(extra=["--bogus"]), expect="--bogus")
 case("render-neither-out-nor-dry-run", render_from({"--dry-run": None}), REC_FILE, expect="--out")
 case("render-target-unknown", render_from({"--target": "helm"}), REC_FILE, expect="--target")
 case("render-target-empty-list", render_from({"--target": ","}), REC_FILE, expect="target")
+case("render-time-limit-abc", render({"--time-limit": "soon"}), expect="--time-limit")
 case("render-from-missing", render_from({"--from": "nope.json"}), expect="nope.json")
 case("render-from-non-utf8-json", render_from({"--from": "bad.json"}), {"bad.json": NON_UTF8}, expect="bad.json")
 case("render-from-non-utf8-yaml", render_from({"--from": "bad.yaml"}), {"bad.yaml": NON_UTF8}, expect="bad.yaml")
@@ -694,6 +705,10 @@ case("init-unknown-option", ["init", "--bogus"], expect="--bogus")
 
 case("check-plan-missing", check(), expect="plan.yaml")
 case("check-default-plan-missing", ["check"], expect="capplan.yaml")
+case("check-time-limit-zero", check("--time-limit", "0"), {"plan.yaml": PLAN_A}, expect="--time-limit")
+case("check-time-limit-abc", check("--time-limit", "abc"), {"plan.yaml": PLAN_A}, expect="--time-limit")
+case("check-time-limit-env-zero", check(), {"plan.yaml": PLAN_A}, env={"CAPPLAN_TIME_LIMIT": "0s"},
+     expect="CAPPLAN_TIME_LIMIT")
 case("check-plan-non-utf8", check(), {"plan.yaml": NON_UTF8}, expect="plan.yaml")
 case("check-plan-directory", check(), {"plan.yaml": DIR}, expect="plan.yaml")
 case("check-plan-malformed", check(), {"plan.yaml": "users: {now: 1\n"}, expect="plan.yaml")
@@ -853,6 +868,7 @@ DAY = ["day", "--tier", "tier2", "--users", "3000"]
 HOURS = "\n".join(f"{h},{10 + h}" for h in range(24)) + "\n"
 case("day-users-negative", ["day", "--tier", "tier2", "--users", "-5"], expect="--users")
 case("day-tier-unknown", ["day", "--tier", "tier9", "--users", "3000"], expect="--tier")
+case("day-time-limit-negative", [*DAY, "--time-limit", "-30s"], expect="--time-limit")
 case("day-tier-missing", ["day", "--users", "3000"], expect="--tier")
 case("day-provider-unknown", [*DAY, "--provider", "mars"], expect="--provider")
 case("day-profile-unknown", [*DAY, "--profile", "weekend-rave"], expect="--profile")
@@ -878,6 +894,7 @@ case("day-inject-unknown", [*DAY, "--inject", "meteor@10:00"], expect="--inject"
 case("day-inject-malformed", [*DAY, "--inject", "mongo at ten"], expect="--inject")
 case("day-inject-past-the-profile", [*DAY, "--inject", "mongo@1d10:00"], expect="past the profile")
 case("day-slo-bad", [*DAY, "--slo-p95", "fast"], expect="--slo-p95")
+
 case("render-min-replicas-zero", ["render", "--tier", "tier2", "--provider", "aws", "--users", "3000", "--dry-run",
                                   "--min-replicas", "0"], expect="--min-replicas")
 
@@ -1025,6 +1042,7 @@ EDGE_VALID = [
     ("title-tokens-zero", wl("llm: {title_input_tokens: 0, title_output_tokens: 0}\n"), []),
     ("cache-hits-zero", wl("caches: {in_process_hit: 0, redis_hit: 0}\n"), []),
     ("seed-zero", None, ["--seed", "0"]),
+    ("time-limit-not-reached", None, ["--time-limit", "5m"]),    # the limit is lifted once the result is in
 ]
 
 

@@ -2,8 +2,6 @@
 
 import math
 
-import pytest
-
 from capplan.day.cluster import Timings
 from capplan.day.hpa import HPASpec, ScalingPolicy, ScalingRules
 from capplan.day.run import messages_per_second, simulate_day

@@ -2,19 +2,23 @@
 
 Seeds come from ``numpy.random.SeedSequence(seed).spawn(n)``: replication k gets the same stream
 whatever the number of workers, so results are identical serial or parallel.
+
+Workers are forked processes that end with the run, however it ends (``capplan.sim.pool``); in
+process, a stop request (``capplan.stop``: SIGINT, SIGTERM, the time limit) interrupts the replication
+running and is checked between replications.
 """
 
 from __future__ import annotations
 
 import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from typing import Callable
 
 import numpy as np
 
+from capplan import stop
 from capplan.sim.engine import run_replication
+from capplan.sim.pool import run_parallel
 from capplan.sim.result import ReplicationResult
 from capplan.sim.spec import NetworkSpec
 from capplan.sim.stats import Estimate, estimate
@@ -145,15 +149,12 @@ def simulate(net: NetworkSpec, *, duration: float, warmup: float, replications: 
     results: list[ReplicationResult] = []
     if workers <= 1 or replications == 1:
         for job in jobs:
+            stop.check()
             results.append(_worker(job))
             if on_done:
                 on_done()
     else:
-        with ProcessPoolExecutor(max_workers=min(workers, replications), mp_context=get_context("fork")) as pool:
-            for result in pool.map(_worker, jobs):
-                results.append(result)
-                if on_done:
-                    on_done()
+        results = run_parallel(_worker, jobs, workers, on_done)
     return SimResult(network=net.name, replications=results, duration=duration, warmup=warmup,
                      servers=_servers(net))
 
@@ -174,18 +175,15 @@ def run_many(jobs: list[tuple[NetworkSpec, float, float, int, int]], workers: in
     out: list[list[ReplicationResult]] = [[] for _ in jobs]
     if workers <= 1 or len(flat) <= 1:
         for k, job in flat:
+            stop.check()
             out[k].append(_worker(job))
             if on_done:
                 on_done()
     else:
         # Longest jobs first would balance better, but order of submission must not change results:
         # each result is keyed by its position, so it cannot.
-        with ProcessPoolExecutor(max_workers=min(workers, len(flat)), mp_context=get_context("fork")) as pool:
-            futures = [(k, pool.submit(_worker, job)) for k, job in flat]
-            for k, fut in futures:
-                out[k].append(fut.result())
-                if on_done:
-                    on_done()
+        for (k, _), result in zip(flat, run_parallel(_worker, [job for _, job in flat], workers, on_done)):
+            out[k].append(result)
     return [SimResult(network=j[0].name, replications=r, duration=j[1], warmup=j[2], servers=_servers(j[0]))
             for j, r in zip(jobs, out)]
 
