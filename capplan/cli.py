@@ -339,20 +339,20 @@ def _today(value: Optional[str]):
         raise CapplanError(f"not a date (YYYY-MM-DD): {value!r}", field="--today") from None
 
 
-def _providers(value: str, one: bool = False) -> list[str] | str:
+def _providers(value: str, one: bool = False, field: str = "--provider") -> list[str] | str:
     """Comma-separated provider names (validated); ``one``: exactly one, returned as a string."""
     from capplan.cost.prices import known_providers
 
     names = [p.strip().lower() for p in value.split(",") if p.strip()]
     if one and len(names) > 1:
         raise CapplanError(f"takes one provider, got {len(names)} ({value}); run once per provider, or use "
-                           "`capplan recommend --provider ...` to compare them", field="--provider")
+                           "`capplan recommend --provider ...` to compare them", field=field)
     known = known_providers()
     for name in names:
         if name not in known:
-            raise CapplanError(f"unknown provider {name!r} (known: {', '.join(known)})", field="--provider")
+            raise CapplanError(f"unknown provider {name!r} (known: {', '.join(known)})", field=field)
     if not names:
-        raise CapplanError("name at least one provider", field="--provider")
+        raise CapplanError("name at least one provider", field=field)
     return names[0] if one else list(dict.fromkeys(names))
 
 
@@ -803,6 +803,106 @@ def day(
     if prof.peak_hour_share() and abs(prof.peak_hour_share() - wl.demand.peak_hour_share) > 0.01:
         _warn(f"profile {prof.name}: its busiest hour carries {prof.peak_hour_share():.1%} of a day's messages, "
               f"the workload's peak hour {wl.demand.peak_hour_share:.1%}: the peak sizing and the day's peak differ")
+
+
+@app.command(epilog=_examples(["capplan sweep --users 500..20000 --tiers all --providers aws",
+                               "capplan sweep --users 1000,3000,10000 --tiers tier1,tier2 --vary llm.token_rate.mean=25,50,100",
+                               "capplan sweep --users 500..20000 --executor dask --scheduler tcp://scheduler:8786 --json > sweep.json"]))
+def sweep(
+    users: Annotated[str, typer.Option(help="User counts: LOW..HIGH (--points counts on a log scale) or a list 500,1000,3000.")],
+    points: Annotated[int, typer.Option(help="User counts in a LOW..HIGH range.")] = 8,
+    tiers: Annotated[str, typer.Option("--tiers", help="Comma-separated tiers, or all (the bundled tiers).")] = "all",
+    providers: Annotated[str, typer.Option("--providers", help="Comma-separated providers to price each point on.")] = "aws",
+    vary: Annotated[Optional[list[str]], typer.Option("--vary", help="PATH=V1,V2,...: a workload or tier field's values to sweep too (repeatable; every combination runs).")] = None,
+    slo_p95: Annotated[str, typer.Option("--slo-p95", help="p95 API latency SLO.")] = "2s",
+    slo_ttft_p95: Annotated[Optional[str], typer.Option("--slo-ttft-p95", help="p95 time-to-first-token SLO.")] = None,
+    max_error_rate: Annotated[float, typer.Option(help="Largest acceptable share of failed requests.")] = 0.01,
+    resolution: Annotated[float, typer.Option(help="Capacity bisection stops within this share of the count.")] = 0.02,
+    workload: Annotated[Optional[Path], typer.Option(help="Workload YAML.")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 1,
+    replications: Annotated[int, typer.Option(help="Replications per point.")] = 4,
+    workers: Annotated[Optional[int], typer.Option(help="Worker processes (local), or Dask workers of a LocalCluster (default: CPU count).")] = None,
+    executor: Annotated[str, typer.Option(help="local (processes on this machine) or dask (Dask distributed).")] = "local",
+    scheduler: Annotated[Optional[str], typer.Option(help="A Dask scheduler address (tcp://host:8786); without it --executor dask starts a LocalCluster.")] = None,
+    today: Annotated[Optional[str], typer.Option(help="Date for price-age warnings (YYYY-MM-DD).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the sweep as one JSON document.")] = False,
+    csv_out: Annotated[bool, typer.Option("--csv", help="Print one CSV row per point.")] = False,
+    uncertainty: Annotated[int, typer.Option(help="Sample the workload's ranges N times (Latin hypercube): P10/P50/P90 of the API replicas the planner needs and of the monthly bill.")] = 0,
+    sensitivity: Annotated[bool, typer.Option("--sensitivity", help="Each range alone at its low and high end: a tornado of the p95 and bill swings.")] = False,
+    at: Annotated[Optional[str], typer.Option("--at", help="User counts for --uncertainty and --sensitivity (default: every count swept).")] = None,
+    time_limit: TimeLimit = None,
+):
+    """Every tier at a range of user counts: verdicts, p95, monthly bills, each tier's capacity at the SLO and the break-even points where the cheapest tier changes."""
+    from capplan.forecast import RunSettings
+    from capplan.model.loader import bundled_tier_names, load_tier, load_workload
+    from capplan.report import json as jsonr
+    from capplan.report import sweep as report
+    from capplan.sim.executor import make_executor
+    from capplan.sweep.fields import parse_vary
+    from capplan.sweep.run import run_sweep, users_grid
+
+    if json_out and csv_out:
+        raise CapplanError("choose one of --json and --csv", field="--csv")
+    counts = users_grid(users, points)
+    at_counts = None
+    if at is not None:
+        try:
+            at_counts = users_grid(at)
+        except CapplanError as exc:
+            raise CapplanError(str(exc).removeprefix("--users: "), field="--at") from None
+    if uncertainty:
+        from capplan.sweep.uncertainty import check_samples
+
+        check_samples(uncertainty)
+    if at is not None and not (uncertainty or sensitivity):
+        raise CapplanError("goes with --uncertainty N or --sensitivity", field="--at")
+    names = bundled_tier_names() if tiers.strip().lower() == "all" else [n.strip() for n in tiers.split(",") if n.strip()]
+    if not names:
+        raise CapplanError("name at least one tier, or all", field="--tiers")
+    chosen = []
+    for n in dict.fromkeys(names):
+        try:
+            chosen.append(load_tier(n))
+        except CapplanError as exc:
+            raise CapplanError(str(exc).removeprefix("--tier: "), field="--tiers") from None
+    prov = _providers(providers, field="--providers")
+    slo = _slo(slo_p95, slo_ttft_p95, max_error_rate)
+    varied = [parse_vary(v) for v in vary or []]
+    wl = load_workload(workload)
+    settings = RunSettings(replications=replications, seed=seed, workers=workers)
+    run_on = make_executor(executor, workers, scheduler)
+    progress = _LazyProgress(len(counts) * len(chosen) * replications, "sweeping", enabled=True)
+    try:
+        with _working("sweeping", time_limit):
+            if hasattr(run_on, "__enter__"):
+                with run_on:
+                    result = run_sweep(chosen, wl, counts, prov, slo, settings, varied, run_on,
+                                       today=_today(today), resolution=resolution, on_done=progress.advance,
+                                       uncertainty=uncertainty, sensitivity=sensitivity, at=at_counts)
+            else:
+                result = run_sweep(chosen, wl, counts, prov, slo, settings, varied, run_on,
+                                   today=_today(today), resolution=resolution, on_done=progress.advance,
+                                   uncertainty=uncertainty, sensitivity=sensitivity, at=at_counts)
+    finally:
+        progress.close()
+    _finished()
+    if json_out:
+        sys.stdout.write(jsonr.dumps(report.sweep_document(result, wl.name)))
+        return
+    if csv_out:
+        sys.stdout.write(report.sweep_csv(result))
+        return
+    out.print(report.capacity_table(result))
+    out.print(report.break_even_table(result))
+    for p in prov:
+        out.print(report.grid_table(result, p))
+    if result.spreads:
+        out.print(report.uncertainty_table(result))
+    for tornado in result.tornados:
+        out.print(report.tornado_table(tornado))
+    out.print(f"[dim]{result.simulations} simulations of {replications} replications (seed {seed}); each tier as "
+              "defined in scenarios/ (its replicas fixed): for the sizing that meets the SLO at one count, "
+              "`capplan recommend`.[/dim]")
 
 
 @app.command(epilog=_examples(['capplan init && capplan check']))

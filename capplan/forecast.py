@@ -193,10 +193,17 @@ def load_scale(tier: Tier, workload: Workload, users: int, full: Screen | None =
 
 def forecast_tiers(tiers: list[Tier], workload: Workload, users: int, settings: RunSettings = RunSettings(),
                    on_done: Callable[[], None] | None = None) -> list[TierForecast]:
-    limits.check_users(users)
+    return forecast_points([(tier, workload, users) for tier in tiers], settings, on_done)
+
+
+def forecast_points(points: list[tuple[Tier, Workload, int]], settings: RunSettings = RunSettings(),
+                    on_done: Callable[[], None] | None = None, executor=None) -> list[TierForecast]:
+    """Forecasts of several (tier, workload, users) points, their replications run as one batch
+    (on ``executor`` when given, e.g. Dask; else ``settings.workers`` local processes)."""
     plans = []
     jobs = []
-    for tier in tiers:
+    for tier, workload, users in points:
+        limits.check_users(users)
         full = screen(build_network(tier, workload, users))
         scale, _ = load_scale(tier, workload, users, full)
         net = build_network(tier, workload, users, scale=scale) if scale < 1.0 else build_network(tier, workload, users)
@@ -209,11 +216,11 @@ def forecast_tiers(tiers: list[Tier], workload: Workload, users: int, settings: 
         if settings.duration is not None or settings.warmup is not None:
             limits.check_events(scr.events_per_s, warmup, duration,
                                 field="--duration" if settings.duration is not None else "--warmup")
-        plans.append((tier, net, full, scale))
+        plans.append((tier, workload, users, net, full, scale))
         jobs.append((net, duration, warmup, settings.replications, settings.seed))
-    results = run_many(jobs, workers=settings.workers, on_done=on_done)
-    return [_summarise(t, workload, users, n, full, scale, r, settings.provider, settings.configured_timers)
-            for (t, n, full, scale), r in zip(plans, results)]
+    results = run_many(jobs, workers=settings.workers, on_done=on_done, executor=executor)
+    return [_summarise(t, w, u, n, full, scale, r, settings.provider, settings.configured_timers)
+            for (t, w, u, n, full, scale), r in zip(plans, results)]
 
 
 def _summarise(tier: Tier, workload: Workload, users: int, net: NetworkSpec, scr: Screen, scale: float,

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from capplan.errors import CapplanError
 from capplan.floor import Floor, floor_bounds, latency_floors
 from capplan.limits import MAX_REPLICAS, MAX_SERVERS, check_users
-from capplan.forecast import RunSettings, TierForecast, forecast_tiers
+from capplan.forecast import RunSettings, TierForecast, forecast_points
 from capplan.model.tier import Tier
 from capplan.sim.build import build_network
 from capplan.model.workload import Workload
@@ -230,20 +230,37 @@ def size_tiers(tiers: list[Tier], workload: Workload, users: int, slo: SLO, requ
                settings: RunSettings = RunSettings(replications=4), on_progress=None) -> list[PlannedTier]:
     """Smallest SLO-meeting sizing per tier: analytic screen first, then confirmation by simulation."""
     check_users(users)
+    return size_points([(t, workload, users) for t in tiers], slo, require_ha, settings, on_progress)
+
+
+def size_points(points: list[tuple[Tier, Workload, int]], slo: SLO, require_ha: bool = False,
+                settings: RunSettings = RunSettings(replications=4), on_progress=None,
+                executor=None) -> list[PlannedTier]:
+    """:func:`size_tiers` for several (tier, workload, users) points at once: each round's
+    simulations of every point still growing run as one batch (on ``executor`` when given)."""
     plans: list[PlannedTier] = []
-    for tier in tiers:
+    where: dict[int, tuple[Workload, int]] = {}
+    for tier, workload, users in points:
+        check_users(users)
         if require_ha and tier.single_instance:
-            plans.append(PlannedTier(tier, tier, initial_sizing(tier, False), None, False,
-                                     "not highly available: one process and one database by design"))
-            continue
-        sizing, rejected, problem = _screen_size(tier, workload, users, initial_sizing(tier, require_ha))
-        plan = PlannedTier(tier, apply_sizing(tier, sizing), sizing, None, problem is None, problem or "",
-                           screen_rejections=rejected)
+            plan = PlannedTier(tier, tier, initial_sizing(tier, False), None, False,
+                               "not highly available: one process and one database by design")
+        else:
+            sizing, rejected, problem = _screen_size(tier, workload, users, initial_sizing(tier, require_ha))
+            plan = PlannedTier(tier, apply_sizing(tier, sizing), sizing, None, problem is None, problem or "",
+                               screen_rejections=rejected)
         plans.append(plan)
+        where[id(plan)] = (workload, users)
     pending = [p for p in plans if p.feasible]
     # an SLO below a tier's zero-load floor has its answer before any sizing is simulated (the floor
     # is simulated only where a cheap bound cannot rule it out)
-    _check_floors([p for p in pending if _floor_may_bind(p, workload, users, slo)], workload, users, settings)
+    binding = [p for p in pending if _floor_may_bind(p, *where[id(p)], slo)]
+    groups: dict[tuple[int, int], list[PlannedTier]] = {}
+    for p in binding:      # one batch per (workload, users): latency_floors takes one of each
+        w, u = where[id(p)]
+        groups.setdefault((id(w), u), []).append(p)
+    for group in groups.values():
+        _check_floors(group, *where[id(group[0])], settings)
     for plan in pending:
         if plan.floor is not None and (below := _below_floor(plan.floor, slo)):
             plan.feasible, plan.reason = False, below
@@ -254,7 +271,8 @@ def size_tiers(tiers: list[Tier], workload: Workload, users: int, slo: SLO, requ
     for _ in range(MAX_SIM_ROUNDS):
         if not pending:
             break
-        forecasts = forecast_tiers([p.sized for p in pending], workload, users, settings, on_done=on_progress)
+        forecasts = forecast_points([(p.sized, *where[id(p)]) for p in pending], settings, on_done=on_progress,
+                                    executor=executor)
         still = []
         for plan, f in zip(pending, forecasts):
             plan.simulations += 1

@@ -895,6 +895,32 @@ case("day-inject-malformed", [*DAY, "--inject", "mongo at ten"], expect="--injec
 case("day-inject-past-the-profile", [*DAY, "--inject", "mongo@1d10:00"], expect="past the profile")
 case("day-slo-bad", [*DAY, "--slo-p95", "fast"], expect="--slo-p95")
 
+SWEEP = ["sweep", "--users", "500,1000", "--tiers", "tier1", "--replications", "2"]
+case("sweep-users-low-above-high", ["sweep", "--users", "20000..500"], expect="--users")
+case("sweep-users-not-a-number", ["sweep", "--users", "lots"], expect="--users")
+case("sweep-users-negative", ["sweep", "--users", "-5,100"], expect="--users")
+case("sweep-users-zero-in-range", ["sweep", "--users", "0..100"], expect="--users")
+case("sweep-users-empty", ["sweep", "--users", ","], expect="--users")
+case("sweep-points-one", ["sweep", "--users", "500..20000", "--points", "1"], expect="--points")
+case("sweep-tier-unknown", [*SWEEP[:3], "--tiers", "tier9"], expect="--tiers")
+case("sweep-tiers-empty", [*SWEEP[:3], "--tiers", ","], expect="--tiers")
+case("sweep-provider-unknown", [*SWEEP, "--providers", "mars"], expect="--providers")
+case("sweep-vary-unknown-field", [*SWEEP, "--vary", "llm.token_rat.mean=25,50"], expect="--vary")
+case("sweep-vary-no-values", [*SWEEP, "--vary", "llm.token_rate.mean="], expect="--vary")
+case("sweep-vary-malformed", [*SWEEP, "--vary", "llm.token_rate.mean"], expect="--vary")
+case("sweep-vary-bad-value", [*SWEEP, "--vary", "llm.token_rate.mean=fast"], expect="--vary")
+case("sweep-vary-twice", [*SWEEP, "--vary", "think_time.mean=10s", "--vary", "think_time.mean=20s"], expect="--vary")
+case("sweep-executor-unknown", [*SWEEP, "--executor", "spark"], expect="--executor")
+case("sweep-scheduler-without-dask", [*SWEEP, "--scheduler", "tcp://127.0.0.1:8786"], expect="--scheduler")
+case("sweep-resolution-zero", [*SWEEP, "--resolution", "0"], expect="--resolution")
+case("sweep-json-and-csv", [*SWEEP, "--json", "--csv"], expect="--csv")
+case("sweep-replications-one", [*SWEEP[:5], "--replications", "1"], expect="--replications")
+case("sweep-time-limit-zero", [*SWEEP, "--time-limit", "0"], expect="--time-limit")
+case("sweep-uncertainty-one", [*SWEEP, "--uncertainty", "1"], expect="--uncertainty")
+case("sweep-uncertainty-negative", [*SWEEP, "--uncertainty", "-3"], expect="--uncertainty")
+case("sweep-at-without-uncertainty", [*SWEEP, "--at", "500"], expect="--at")
+case("sweep-at-not-a-count", [*SWEEP, "--sensitivity", "--at", "many"], expect="--at")
+
 case("render-min-replicas-zero", ["render", "--tier", "tier2", "--provider", "aws", "--users", "3000", "--dry-run",
                                   "--min-replicas", "0"], expect="--min-replicas")
 

@@ -12,6 +12,7 @@ from capplan.errors import CapplanError
 from capplan.files import read_yaml  # noqa: F401  (re-exported: callers read YAML through the loader)
 from capplan.model.network import NetworkModel
 from capplan.model.profile import Profile
+from capplan.model.ranges import RANGE_KEYS, check_bounds, split_ranges
 from capplan.model.tier import Tier
 from capplan.model.workload import Workload
 
@@ -129,11 +130,23 @@ def workload_from_data(data: Any, source: str, overrides: dict | None = None) ->
             raise CapplanError("expected a mapping at the top level", field=source)
         data = _merge(data, overrides)
         source = f"{path} + workload_overrides"
-    return _validate(Workload, data, source)
+    # numbers given as ranges (capplan.model.ranges): validated at their point values, recorded
+    data, found = split_ranges(data, Workload, source)
+    workload = _validate(Workload, data, source)
+    if found:
+        check_bounds(Workload, data, found, source, prepare=lambda d: {k: v for k, v in d.items() if k != "kind"})
+        workload._uncertain = tuple(f.input for f in found)
+    return workload
 
 
 def _merge(base: dict, changes: dict) -> dict:
     out = dict(base)
+    # a range replaces the value it ranges over (a distribution's mean, or the base's range), and a
+    # mean replaces a range written on the distribution (capplan.model.ranges)
+    if any(k in changes for k in RANGE_KEYS):
+        out = {k: v for k, v in out.items() if k not in RANGE_KEYS and k != "mean"}
+    elif "mean" in changes:
+        out = {k: v for k, v in out.items() if k not in RANGE_KEYS}
     for key, value in changes.items():
         if isinstance(value, dict) and isinstance(out.get(key), dict):
             out[key] = _merge(out[key], value)

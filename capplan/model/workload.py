@@ -15,9 +15,10 @@ from __future__ import annotations
 import math
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, model_validator
 
 from capplan.model.distributions import Dist, Seconds
+from capplan.model.ranges import UncertainInput
 from capplan.units import parse_fraction, parse_memory_mib
 
 Share = Annotated[float, BeforeValidator(parse_fraction), Field(ge=0, le=1)]
@@ -167,6 +168,14 @@ class Workload(_Strict):
     caches: Caches
     rate_limits: RateLimits = RateLimits()
     traffic: Traffic = Traffic()
+    # numbers the file gave as ranges (capplan.model.ranges), set by the loader; the fields above hold
+    # their point values. Not a field: no dump, schema or YAML key sees it.
+    _uncertain: tuple[UncertainInput, ...] = PrivateAttr(default=())
+
+    @property
+    def uncertain(self) -> tuple[UncertainInput, ...]:
+        """The inputs the workload file gave as ranges, in file order (empty: none)."""
+        return self._uncertain
 
     @model_validator(mode="before")
     @classmethod

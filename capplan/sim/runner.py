@@ -16,9 +16,8 @@ from typing import Callable
 
 import numpy as np
 
-from capplan import stop
 from capplan.sim.engine import run_replication
-from capplan.sim.pool import run_parallel
+from capplan.sim.executor import Executor, LocalExecutor
 from capplan.sim.result import ReplicationResult
 from capplan.sim.spec import NetworkSpec
 from capplan.sim.stats import Estimate, estimate
@@ -145,23 +144,15 @@ def simulate(net: NetworkSpec, *, duration: float, warmup: float, replications: 
     discard the further warm-up MSER-5 finds after the fixed one)."""
     seeds = np.random.SeedSequence(seed).spawn(replications)
     jobs = [(net, s, duration, warmup, truncate) for s in seeds]
-    workers = default_workers() if workers is None else workers
-    results: list[ReplicationResult] = []
-    if workers <= 1 or replications == 1:
-        for job in jobs:
-            stop.check()
-            results.append(_worker(job))
-            if on_done:
-                on_done()
-    else:
-        results = run_parallel(_worker, jobs, workers, on_done)
+    results = LocalExecutor(default_workers() if workers is None else workers).map(_worker, jobs, on_done)
     return SimResult(network=net.name, replications=results, duration=duration, warmup=warmup,
                      servers=_servers(net))
 
 
 def run_many(jobs: list[tuple[NetworkSpec, float, float, int, int]], workers: int | None = None,
-             on_done: Callable[[], None] | None = None) -> list[SimResult]:
-    """Run several networks' replications in one process pool (keeps both cores busy across tiers).
+             on_done: Callable[[], None] | None = None, executor: Executor | None = None) -> list[SimResult]:
+    """Run several networks' replications in one process pool (keeps both cores busy across tiers),
+    or on ``executor`` (e.g. Dask; ``workers`` is then unused).
 
     jobs: (net, duration, warmup, replications, seed[, truncate]) per network; results in the same
     order (``truncate``, default True: MSER-5 may discard more warm-up).
@@ -171,19 +162,12 @@ def run_many(jobs: list[tuple[NetworkSpec, float, float, int, int]], workers: in
         truncate = rest[0] if rest else True
         for s in np.random.SeedSequence(seed).spawn(reps):
             flat.append((k, (net, s, duration, warmup, truncate)))
-    workers = default_workers() if workers is None else workers
+    if executor is None:
+        executor = LocalExecutor(default_workers() if workers is None else workers)
     out: list[list[ReplicationResult]] = [[] for _ in jobs]
-    if workers <= 1 or len(flat) <= 1:
-        for k, job in flat:
-            stop.check()
-            out[k].append(_worker(job))
-            if on_done:
-                on_done()
-    else:
-        # Longest jobs first would balance better, but order of submission must not change results:
-        # each result is keyed by its position, so it cannot.
-        for (k, _), result in zip(flat, run_parallel(_worker, [job for _, job in flat], workers, on_done)):
-            out[k].append(result)
+    # Each result is keyed by its job's position, so the order the jobs finish in changes nothing.
+    for (k, _), result in zip(flat, executor.map(_worker, [job for _, job in flat], on_done)):
+        out[k].append(result)
     return [SimResult(network=j[0].name, replications=r, duration=j[1], warmup=j[2], servers=_servers(j[0]))
             for j, r in zip(jobs, out)]
 

@@ -1,0 +1,1 @@
+"""Sweeps over users, tiers and inputs: capacities at the SLO, break-even points, uncertainty."""
