@@ -3,13 +3,14 @@
 # (Debian package `prometheus`) and openssl (a throwaway certificate for nginx's TLS 1.3 listener).
 # The loopback testbed (bench/testbed, tests/test_testbed.py) runs them for real, with redis-server,
 # PostgreSQL 15 and Node.js (its packages come from the npm registry, pinned by package-lock.json).
+# The report test (tests/test_report_html.py) opens `capplan report`'s page in headless Chromium.
 # Run as root on a fresh Debian 12 machine; idempotent (each step is skipped when its tools are
 # there) and quiet (apt and npm output is shown only when a step fails).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 have_all() {
-    for tool in nginx promtool prometheus openssl redis-server node npm taskset setpriv; do
+    for tool in nginx promtool prometheus openssl redis-server node npm taskset setpriv chromium; do
         command -v "$tool" >/dev/null 2>&1 || return 1
     done
     [[ -x /usr/lib/postgresql/15/bin/postgres ]]
@@ -41,7 +42,7 @@ if [[ $(id -u) -ne 0 ]]; then
     if command -v sudo >/dev/null 2>&1; then
         exec sudo -n -- "$0" "$@"
     fi
-    echo "system-deps.sh: needs root to apt-get install nginx prometheus openssl redis-server postgresql" >&2
+    echo "system-deps.sh: needs root to apt-get install nginx prometheus openssl redis-server postgresql chromium" >&2
     exit 1
 fi
 
@@ -66,13 +67,13 @@ run() {
 }
 
 run apt-get update -qq
-packages=(nginx prometheus openssl redis-server postgresql-15 util-linux)
+packages=(nginx prometheus openssl redis-server postgresql-15 util-linux chromium)
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)
 run apt-get install -y -qq --no-install-recommends "${packages[@]}"
 
 have_all || {
-    echo "system-deps.sh: a tool is still missing after install (nginx, promtool, prometheus, openssl, redis-server, node, npm, taskset, setpriv, postgresql-15)" >&2
+    echo "system-deps.sh: a tool is still missing after install (nginx, promtool, prometheus, openssl, redis-server, node, npm, taskset, setpriv, chromium, postgresql-15)" >&2
     exit 1
 }
 node_packages

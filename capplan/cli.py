@@ -905,6 +905,103 @@ def sweep(
               "`capplan recommend`.[/dim]")
 
 
+def _json_file(path: Optional[Path], option: str) -> Optional[dict]:
+    """A JSON document capplan printed (sweep, recommend, day), read for the report."""
+    import json
+
+    from capplan.files import read_text
+
+    if path is None:
+        return None
+    try:
+        doc = json.loads(read_text(path, field=f"{option} {path}"))
+    except ValueError as exc:
+        raise CapplanError(f"{path}: not JSON ({exc})", field=option) from None
+    if not isinstance(doc, dict):
+        raise CapplanError(f"{path}: not a JSON object", field=option)
+    return doc
+
+
+@app.command(epilog=_examples(["capplan report --users 3000 --out report.html",
+                               "capplan day --tier tier2 --users 3000 --json > day.json && capplan report --users 3000 --day day.json",
+                               "capplan sweep --users 500..20000 --json > sweep.json && capplan report --sweep sweep.json --recommend rec.json"]))
+def report(
+    users: Annotated[Optional[int], typer.Option(help="Registered users: the recommendation, and a sweep from N/5 to 5N around it.")] = None,
+    out_file: Annotated[Path, typer.Option("--out", help="The HTML file (its charts are also written beside it as PNGs).")] = Path("report.html"),
+    sweep_file: Annotated[Optional[Path], typer.Option("--sweep", help="Draw this `capplan sweep --json` document instead of running a sweep.")] = None,
+    recommend_file: Annotated[Optional[Path], typer.Option("--recommend", help="Draw this `capplan recommend --json` document (with --sweep).")] = None,
+    day_file: Annotated[Optional[Path], typer.Option("--day", help="Add this `capplan day --json` timeline.")] = None,
+    tiers: Annotated[str, typer.Option("--tiers", help="Comma-separated tiers, or all.")] = "all",
+    providers: Annotated[str, typer.Option("--providers", help="Comma-separated providers.")] = "aws,gcp,azure",
+    slo_p95: Annotated[str, typer.Option("--slo-p95", help="p95 API latency SLO.")] = "2s",
+    max_error_rate: Annotated[float, typer.Option(help="Largest acceptable share of failed requests.")] = 0.01,
+    uncertainty: Annotated[int, typer.Option(help="Samples of the workload's ranges for the uncertainty bands (0: none).")] = 10,
+    sensitivity: Annotated[bool, typer.Option("--sensitivity/--no-sensitivity", help="The tornado of the workload's ranges.")] = True,
+    workload: Annotated[Optional[Path], typer.Option(help="Workload YAML.")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 1,
+    replications: Annotated[int, typer.Option(help="Replications per simulation.")] = 4,
+    workers: Annotated[Optional[int], typer.Option(help="Worker processes, or Dask workers.")] = None,
+    executor: Annotated[str, typer.Option(help="local or dask.")] = "local",
+    scheduler: Annotated[Optional[str], typer.Option(help="A Dask scheduler address (with --executor dask).")] = None,
+    today: Annotated[Optional[str], typer.Option(help="Date for price-age warnings (YYYY-MM-DD).")] = None,
+    time_limit: TimeLimit = None,
+):
+    """One self-contained HTML page with charts: p95 and TTFT against users per tier, cost against users, the recommended bill, the tornado, the uncertainty bands and a day's timeline."""
+    from capplan.forecast import RunSettings
+    from capplan.model.loader import bundled_tier_names, load_tier, load_workload
+    from capplan.report.html import build_report
+    from capplan.sim.executor import make_executor
+
+    day_doc = _json_file(day_file, "--day")
+    if sweep_file is not None:
+        if users is not None:
+            raise CapplanError("draws the sweep given: leave out --users, or --sweep to compute one", field="--users")
+        sweep_doc, rec_doc = _json_file(sweep_file, "--sweep"), _json_file(recommend_file, "--recommend")
+        _Run.doing = "drawing"
+    else:
+        if recommend_file is not None:
+            raise CapplanError("goes with --sweep (without it capplan computes both)", field="--recommend")
+        if users is None:
+            raise CapplanError("give --users N (or --sweep FILE to draw a saved sweep)", field="--users")
+        from capplan.report.assemble import assemble
+
+        check_users(users)
+        names = bundled_tier_names() if tiers.strip().lower() == "all" else [n.strip() for n in tiers.split(",") if n.strip()]
+        if not names:
+            raise CapplanError("name at least one tier, or all", field="--tiers")
+        chosen = []
+        for n in dict.fromkeys(names):
+            try:
+                chosen.append(load_tier(n))
+            except CapplanError as exc:
+                raise CapplanError(str(exc).removeprefix("--tier: "), field="--tiers") from None
+        prov = _providers(providers, field="--providers")
+        slo = _slo(slo_p95, None, max_error_rate)
+        if uncertainty:
+            from capplan.sweep.uncertainty import check_samples
+
+            check_samples(uncertainty)
+        wl = load_workload(workload)
+        settings = RunSettings(replications=replications, seed=seed, workers=workers)
+        run_on = make_executor(executor, workers, scheduler)
+        progress = _LazyProgress(None, "simulating for the report", enabled=True)
+        try:
+            with _working("simulating for the report", time_limit):
+                if hasattr(run_on, "__enter__"):
+                    with run_on:
+                        inputs = assemble(users, chosen, wl, prov, slo, settings, run_on, uncertainty, sensitivity,
+                                          today=_today(today), on_done=progress.advance)
+                else:
+                    inputs = assemble(users, chosen, wl, prov, slo, settings, run_on, uncertainty, sensitivity,
+                                      today=_today(today), on_done=progress.advance)
+        finally:
+            progress.close()
+        sweep_doc, rec_doc = inputs.sweep, inputs.recommend
+    _finished()   # from here a signal waits until every file is written
+    written = build_report(sweep_doc, rec_doc, day_doc, out_file)
+    out.print(f"wrote {written[0]} and {len(written) - 1} chart(s) beside it")
+
+
 @app.command(epilog=_examples(['capplan init && capplan check']))
 def init(
     path: Annotated[Path, typer.Argument(help="Where to write the example plan.")] = Path("capplan.yaml"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import os
+import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -58,6 +59,32 @@ def read_text(path: Path | str, field: str | None = None) -> str:
 def write_text(path: Path | str, text: str, field: str | None = None) -> None:
     with user_path(path, "write", field):
         Path(path).write_text(text, encoding="utf-8")
+
+
+def write_atomic(path: Path | str, data: bytes | str, field: str | None = None) -> None:
+    """Write ``data`` (text is UTF-8) to ``path`` all at once or not at all: a temp file in the same
+    folder, fsync, then :func:`os.replace`. A reader sees the old file or the new one, never half of
+    it; an existing file keeps its mode (a new one gets 0644). The folder must exist."""
+    path = Path(path)
+    blob = data.encode("utf-8") if isinstance(data, str) else data
+    with user_path(path, "write", field):
+        if path.is_dir():
+            raise IsADirectoryError(errno.EISDIR, "Is a directory", str(path))
+        try:
+            mode = path.stat().st_mode & 0o7777
+        except FileNotFoundError:
+            mode = 0o644
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(blob)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(tmp, mode)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
 
 def ensure_dir(path: Path | str, field: str | None = None) -> Path:

@@ -921,6 +921,18 @@ case("sweep-uncertainty-negative", [*SWEEP, "--uncertainty", "-3"], expect="--un
 case("sweep-at-without-uncertainty", [*SWEEP, "--at", "500"], expect="--at")
 case("sweep-at-not-a-count", [*SWEEP, "--sensitivity", "--at", "many"], expect="--at")
 
+case("report-nothing-to-draw", ["report"], expect="--users")
+case("report-users-negative", ["report", "--users", "-5"], expect="--users")
+case("report-sweep-and-users", ["report", "--users", "3000", "--sweep", "s.json"], {"s.json": "{}"}, expect="--users")
+case("report-recommend-without-sweep", ["report", "--users", "3000", "--recommend", "r.json"], {"r.json": "{}"},
+     expect="--recommend")
+case("report-sweep-not-json", ["report", "--sweep", "s.json"], {"s.json": "not json"}, expect="--sweep")
+case("report-sweep-missing", ["report", "--sweep", "nope.json"], expect="nope.json")
+case("report-sweep-not-a-sweep", ["report", "--sweep", "s.json"], {"s.json": "{\"kind\": \"day\"}"}, expect="sweep")
+case("report-day-not-json", ["report", "--users", "3000", "--day", "d.json"], {"d.json": "[1, 2"}, expect="--day")
+case("report-tier-unknown", ["report", "--users", "3000", "--tiers", "tier9"], expect="--tiers")
+case("report-uncertainty-one", ["report", "--users", "3000", "--uncertainty", "1"], expect="--uncertainty")
+case("report-executor-unknown", ["report", "--users", "3000", "--executor", "spark"], expect="--executor")
 case("render-min-replicas-zero", ["render", "--tier", "tier2", "--provider", "aws", "--users", "3000", "--dry-run",
                                   "--min-replicas", "0"], expect="--min-replicas")
 
