@@ -740,7 +740,7 @@ def day(
     profile: Annotated[str, typer.Option(help="business, consumer, business-week, a profile .yaml or an hourly .csv (hour,count).")] = "business",
     provider: Annotated[str, typer.Option(help="aws, gcp or azure (node type, node start-up time, prices).")] = "aws",
     min_replicas: Annotated[Optional[int], typer.Option("--min-replicas", help="The API HPA's minimum (default: 2 with --require-ha, else 1; above the peak sizing it raises the floor and the bill). `capplan render --min-replicas` writes the same HPA.")] = None,
-    inject: Annotated[Optional[list[str]], typer.Option("--inject", help="An incident KIND@HH:MM[/DURATION][*FACTOR] (repeatable): mongo (a primary election, 12 s), redis (a failover, 30 s), llm-slow (x3 for 30 min), llm-429 (5 min), pod, node or zone (lost; the run shows the recovery).")] = None,
+    inject: Annotated[Optional[list[str]], typer.Option("--inject", help="An incident KIND@HH:MM\\[/DURATION]\\[*FACTOR] (repeatable): mongo (a primary election, 12 s), redis (a failover, 30 s), llm-slow (x3 for 30 min), llm-429 (5 min), pod, node or zone (lost; the run shows the recovery).")] = None,
     slo_p95: Annotated[str, typer.Option("--slo-p95", help="p95 API latency SLO (sizing, and SLO-violation minutes).")] = "2s",
     max_error_rate: Annotated[float, typer.Option(help="Largest acceptable share of failed requests in a minute.")] = 0.01,
     require_ha: Annotated[bool, typer.Option("--require-ha", help="At least 2 replicas and zones.")] = False,

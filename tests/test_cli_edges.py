@@ -37,10 +37,26 @@ def test_recommend_exits_0_with_a_winner():
 
 
 def test_help_has_examples_and_flags_take_no_value():
-    for command in ("simulate", "cost", "recommend", "render", "check"):
+    for command in ("simulate", "cost", "recommend", "render", "check", "day", "sweep", "report"):
         text = capplan(command, "--help").stdout
         assert "Examples" in text and f"$ capplan {command}" in text, command
         assert "<bool>" not in text, command
+
+
+def test_every_command_has_a_help_page():
+    """Rich renders the help as markup: a help text with [brackets] once crashed `day --help`."""
+    from typer.main import get_command
+    from typer.testing import CliRunner
+
+    from capplan.cli import app
+
+    group = get_command(app)
+    names = list(group.commands)
+    assert {"simulate", "day", "sweep", "report", "calibrate"} <= set(names)
+    runner = CliRunner()
+    for name in names:
+        result = runner.invoke(app, [name, "--help"])
+        assert result.exit_code == 0 and "Usage" in result.output, (name, result.output[-500:])
 
 
 def test_workload_show_prints_a_file_that_loads_as_the_bundled_workload(tmp_path):
