@@ -12,8 +12,6 @@ import datetime as dt
 import hashlib
 import json
 import math
-import os
-import tempfile
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -23,7 +21,7 @@ from pydantic import BaseModel, BeforeValidator, ValidationError
 from capplan import __version__
 from capplan.data import data_dir
 from capplan.errors import CapplanError
-from capplan.files import ensure_dir, read_text, user_path
+from capplan.files import ensure_dir, read_text, replace_atomically, user_path
 from capplan.model.loader import _validate, read_yaml, validation_message
 from capplan.report.money import usd
 
@@ -73,14 +71,7 @@ def cache_key(plan_path: Path, workload_path: Path | None, today: dt.date, profi
 
 def _atomic_write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    replace_atomically(path, text)
 
 
 def compute(plan, plan_path: Path, today: dt.date, on_progress=None) -> dict[str, Any]:

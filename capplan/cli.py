@@ -356,6 +356,22 @@ def _providers(value: str, one: bool = False, field: str = "--provider") -> list
     return names[0] if one else list(dict.fromkeys(names))
 
 
+def _tier_list(text: str):
+    """--tiers: comma-separated tier names, or all (the bundled tiers), loaded."""
+    from capplan.model.loader import bundled_tier_names, load_tier
+
+    names = bundled_tier_names() if text.strip().lower() == "all" else [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise CapplanError("name at least one tier, or all", field="--tiers")
+    tiers = []
+    for name in dict.fromkeys(names):
+        try:
+            tiers.append(load_tier(name))
+        except CapplanError as exc:
+            raise CapplanError(str(exc).removeprefix("--tier: "), field="--tiers") from None
+    return tiers
+
+
 def _slo(p95: str, ttft: Optional[str], error_rate: float):
     from capplan.planner import SLO
 
@@ -834,7 +850,7 @@ def sweep(
 ):
     """Every tier at a range of user counts: verdicts, p95, monthly bills, each tier's capacity at the SLO and the break-even points where the cheapest tier changes."""
     from capplan.forecast import RunSettings
-    from capplan.model.loader import bundled_tier_names, load_tier, load_workload
+    from capplan.model.loader import load_workload
     from capplan.report import json as jsonr
     from capplan.report import sweep as report
     from capplan.sim.executor import make_executor
@@ -856,15 +872,7 @@ def sweep(
         check_samples(uncertainty)
     if at is not None and not (uncertainty or sensitivity):
         raise CapplanError("goes with --uncertainty N or --sensitivity", field="--at")
-    names = bundled_tier_names() if tiers.strip().lower() == "all" else [n.strip() for n in tiers.split(",") if n.strip()]
-    if not names:
-        raise CapplanError("name at least one tier, or all", field="--tiers")
-    chosen = []
-    for n in dict.fromkeys(names):
-        try:
-            chosen.append(load_tier(n))
-        except CapplanError as exc:
-            raise CapplanError(str(exc).removeprefix("--tier: "), field="--tiers") from None
+    chosen = _tier_list(tiers)
     prov = _providers(providers, field="--providers")
     slo = _slo(slo_p95, slo_ttft_p95, max_error_rate)
     varied = [parse_vary(v) for v in vary or []]
@@ -948,7 +956,7 @@ def report(
 ):
     """One self-contained HTML page with charts: p95 and TTFT against users per tier, cost against users, the recommended bill, the tornado, the uncertainty bands and a day's timeline."""
     from capplan.forecast import RunSettings
-    from capplan.model.loader import bundled_tier_names, load_tier, load_workload
+    from capplan.model.loader import load_workload
     from capplan.report.html import build_report
     from capplan.sim.executor import make_executor
 
@@ -966,15 +974,7 @@ def report(
         from capplan.report.assemble import assemble
 
         check_users(users)
-        names = bundled_tier_names() if tiers.strip().lower() == "all" else [n.strip() for n in tiers.split(",") if n.strip()]
-        if not names:
-            raise CapplanError("name at least one tier, or all", field="--tiers")
-        chosen = []
-        for n in dict.fromkeys(names):
-            try:
-                chosen.append(load_tier(n))
-            except CapplanError as exc:
-                raise CapplanError(str(exc).removeprefix("--tier: "), field="--tiers") from None
+        chosen = _tier_list(tiers)
         prov = _providers(providers, field="--providers")
         slo = _slo(slo_p95, None, max_error_rate)
         if uncertainty:

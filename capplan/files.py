@@ -61,30 +61,37 @@ def write_text(path: Path | str, text: str, field: str | None = None) -> None:
         Path(path).write_text(text, encoding="utf-8")
 
 
-def write_atomic(path: Path | str, data: bytes | str, field: str | None = None) -> None:
-    """Write ``data`` (text is UTF-8) to ``path`` all at once or not at all: a temp file in the same
-    folder, fsync, then :func:`os.replace`. A reader sees the old file or the new one, never half of
-    it; an existing file keeps its mode (a new one gets 0644). The folder must exist."""
+def replace_atomically(path: Path | str, data: bytes | str) -> None:
+    """Write ``data`` (text is UTF-8, no newline translation) to ``path`` all at once or not at all:
+    a temp file in the same folder, fsync, then :func:`os.replace`. A reader sees the old file or the
+    new one, never half of it; an existing file keeps its mode (a new one gets 0644). The folder must
+    exist. Raises OSError: :func:`write_atomic` turns it into a one-line error."""
     path = Path(path)
     blob = data.encode("utf-8") if isinstance(data, str) else data
+    try:
+        mode = path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        mode = 0o644
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(blob)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_atomic(path: Path | str, data: bytes | str, field: str | None = None) -> None:
+    """:func:`replace_atomically`, an error naming ``field`` (or the path) if it fails."""
+    path = Path(path)
     with user_path(path, "write", field):
         if path.is_dir():
             raise IsADirectoryError(errno.EISDIR, "Is a directory", str(path))
-        try:
-            mode = path.stat().st_mode & 0o7777
-        except FileNotFoundError:
-            mode = 0o644
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(blob)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.chmod(tmp, mode)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        replace_atomically(path, data)
 
 
 def ensure_dir(path: Path | str, field: str | None = None) -> Path:

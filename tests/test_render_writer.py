@@ -76,7 +76,7 @@ def test_failed_write_leaves_the_old_file_and_no_temp(files: dict[str, str], tmp
     def boom(src: str, dst: str) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(writer.os, "replace", boom)
+    monkeypatch.setattr(os, "replace", boom)   # capplan.files.replace_atomically calls it
     changed = {"k8s/hpa.yaml": files["k8s/hpa.yaml"].replace("maxReplicas", "maxReplicas ")}
     with pytest.raises(CapplanError, match="cannot write: disk full"):   # one line naming the folder, not a traceback
         write_files(changed, tmp_path)
@@ -96,7 +96,7 @@ def test_uses_a_temp_file_in_the_destination_folder_then_replace(files: dict[str
         calls.append((Path(src), Path(dst)))
         real_replace(src, dst)
 
-    monkeypatch.setattr(writer.os, "replace", spy)
+    monkeypatch.setattr(os, "replace", spy)
     write_files(files, tmp_path)
     assert len([dst for _, dst in calls if dst.name != writer.MANIFEST]) == len(files)
     assert all(src.parent == dst.parent and src != dst for src, dst in calls)

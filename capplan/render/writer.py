@@ -16,16 +16,14 @@ empty by a removal are removed too (never ``out_dir`` itself).
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from capplan import __version__
 from capplan.errors import CapplanError
-from capplan.files import os_error_message, user_path
+from capplan.files import os_error_message, replace_atomically, user_path
 from capplan.render.engine import HEADER_MARK
 
 _HEADER = re.compile(r"^\s*(#|//|--|;)\s*" + re.escape(HEADER_MARK) + r"\b")
@@ -43,30 +41,10 @@ def _destination(out_dir: Path, rel: str) -> Path:
     return out_dir.joinpath(*pure.parts)
 
 
-_NEW_FILE_MODE = 0o644
-
-
 def _atomic_write(path: Path, text: str) -> None:
-    """Temp file in the destination folder, fsync, then os.replace (keeps an existing file's mode)."""
+    """The folders, then the file all at once (capplan.files.replace_atomically; OSError goes up)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        mode = path.stat().st_mode & 0o7777
-    except FileNotFoundError:
-        mode = _NEW_FILE_MODE
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    replace_atomically(path, text)
 
 
 MANIFEST = ".capplan-files"
