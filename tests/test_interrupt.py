@@ -350,9 +350,10 @@ class _HalfWritten:
         return getattr(self.real, name)
 
 
-def _interrupt_writes(monkeypatch, module) -> None:
+def _interrupt_writes(monkeypatch) -> None:
+    """Every atomic write (capplan.files.replace_atomically: the cache's, render's) stops half-way."""
     real = os.fdopen
-    monkeypatch.setattr(module.os, "fdopen", lambda fd, *a, **k: _HalfWritten(real(fd, *a, **k)))
+    monkeypatch.setattr(os, "fdopen", lambda fd, *a, **k: _HalfWritten(real(fd, *a, **k)))
 
 
 def test_an_interrupted_cache_write_leaves_no_entry(tmp_path: Path, monkeypatch):
@@ -364,7 +365,7 @@ def test_an_interrupted_cache_write_leaves_no_entry(tmp_path: Path, monkeypatch)
     doc = {"chosen": None, "infeasible": {"x": "y" * 100_000}}
     monkeypatch.setattr(check, "compute", lambda *a, **k: doc)
     with monkeypatch.context() as m:
-        _interrupt_writes(m, check)
+        _interrupt_writes(m)
         with pytest.raises(stop.Interrupted):
             check.cached_compute(plan, tmp_path / "plan.yaml", plan.today, cache)
     assert list(cache.iterdir()) == []          # neither the entry nor its temp file
@@ -396,7 +397,7 @@ def test_an_interrupted_render_write_keeps_the_old_file_and_no_temp(tmp_path: Pa
     old = f"# {HEADER_MARK} 0.0.0\nold: true\n"
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "a.yaml").write_text(old)
-    _interrupt_writes(monkeypatch, writer)
+    _interrupt_writes(monkeypatch)
     with pytest.raises(stop.Interrupted):
         writer.write_output({"a.yaml": f"# {HEADER_MARK} 0.1.0\n" + "new: true\n" * 10_000}, tmp_path / "out")
     assert (tmp_path / "out" / "a.yaml").read_text() == old
