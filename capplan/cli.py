@@ -882,12 +882,7 @@ def sweep(
     progress = _LazyProgress(len(counts) * len(chosen) * replications, "sweeping", enabled=True)
     try:
         with _working("sweeping", time_limit):
-            if hasattr(run_on, "__enter__"):
-                with run_on:
-                    result = run_sweep(chosen, wl, counts, prov, slo, settings, varied, run_on,
-                                       today=_today(today), resolution=resolution, on_done=progress.advance,
-                                       uncertainty=uncertainty, sensitivity=sensitivity, at=at_counts)
-            else:
+            with run_on:
                 result = run_sweep(chosen, wl, counts, prov, slo, settings, varied, run_on,
                                    today=_today(today), resolution=resolution, on_done=progress.advance,
                                    uncertainty=uncertainty, sensitivity=sensitivity, at=at_counts)
@@ -987,11 +982,7 @@ def report(
         progress = _LazyProgress(None, "simulating for the report", enabled=True)
         try:
             with _working("simulating for the report", time_limit):
-                if hasattr(run_on, "__enter__"):
-                    with run_on:
-                        inputs = assemble(users, chosen, wl, prov, slo, settings, run_on, uncertainty, sensitivity,
-                                          today=_today(today), on_done=progress.advance)
-                else:
+                with run_on:
                     inputs = assemble(users, chosen, wl, prov, slo, settings, run_on, uncertainty, sensitivity,
                                       today=_today(today), on_done=progress.advance)
         finally:

@@ -28,6 +28,12 @@ class LocalExecutor:
     def __init__(self, workers: int):
         self.workers = workers
 
+    def __enter__(self) -> "LocalExecutor":
+        return self               # nothing to start: the pool lives for one map call
+
+    def __exit__(self, *exc) -> None:
+        return None
+
     def map(self, fn, jobs, on_done=None):
         from capplan.sim.pool import run_parallel
 
@@ -98,8 +104,8 @@ class DaskExecutor:
 
 
 def make_executor(kind: str, workers: int | None, scheduler: str | None = None):
-    """The executor named ``kind`` (local or dask). A local one needs no closing; a Dask one is a
-    context manager (the caller enters it)."""
+    """The executor named ``kind`` (local or dask), a context manager the caller enters (a Dask one
+    starts or joins its cluster there)."""
     from capplan.sim.runner import default_workers
 
     if kind not in EXECUTORS:

@@ -28,6 +28,7 @@ from capplan.limits import check_users
 from capplan.model.tier import Tier
 from capplan.model.workload import Workload
 from capplan.planner import SLO, meets_slo
+from capplan.sweep.fields import set_field
 
 DEFAULT_POINTS = 8            # user counts in a range "LOW..HIGH" unless told otherwise
 DEFAULT_RESOLUTION = 0.02     # bisection stops when the bracket is within 2% of its lower end
@@ -106,8 +107,6 @@ def variants(tiers: list[Tier], workload: Workload, vary: list[tuple[str, list[s
     for combo in itertools.product(*[[(path, v) for v in values] for path, values in vary]):
         w, ts = workload, list(tiers)
         for path, value in combo:
-            from capplan.sweep.fields import set_field
-
             if path.split(".", 1)[0] in Workload.model_fields:
                 w = set_field(w, path, value, field="--vary")
             else:
@@ -117,8 +116,6 @@ def variants(tiers: list[Tier], workload: Workload, vary: list[tuple[str, list[s
 
 
 def _set_on_tiers(tiers: list[Tier], path: str, value: str) -> list[Tier]:
-    from capplan.sweep.fields import set_field
-
     head = path.split(".", 1)[0]
     if not any(head in t.model_fields for t in tiers):
         raise CapplanError(f"unknown field {path!r}: not a workload field ({', '.join(Workload.model_fields)}) "
