@@ -5,8 +5,8 @@ import pytest
 
 from capplan.model.distributions import Dist, deterministic
 from capplan.sim.engine import run_replication
-from capplan.sim.spec import (BOUND, PS, ClassSpec, GroupSpec, NetworkSpec, Op, StationSpec, Step, StreamSpec,
-                              StreamWork)
+from capplan.sim.spec import (BOUND, KEYED, PS, ClassSpec, GroupSpec, NetworkSpec, Op, StationSpec, Step,
+                              StreamSpec, StreamWork)
 
 
 def _net(stations, classes, groups=()):
@@ -88,6 +88,64 @@ def test_a_stream_waits_for_a_busy_loop():
     # the request shares the loop with every delta of the slice: it finishes later by the stream's work
     assert rep.metrics["response:request"].mean == pytest.approx(1.0 + 10.0 + 80 * 0.0005, abs=1e-3)
     assert rep.metrics["stream_total"].mean == pytest.approx(3.0, abs=1e-6)
+
+
+def _node_stream_net(redis_per_delta: float | None):
+    """One Node process as Node runs it (a FIFO loop) and a stream as the testbed's mock LLM sends
+    it: first token after 1 s, then 40 tokens at 40 tokens/s, each its own delta (deltas 1/39 s
+    apart), 3 ms of the loop to read each. With ``redis_per_delta``, each slice then goes through
+    Redis (PUBLISH, that long per delta) and the subscriber's callback on the loop (no work)."""
+    stations = [StationSpec("api.cpu", group=0, kind="cpu")]
+    work = [StreamWork(0, 0.003, BOUND)]
+    if redis_per_delta is not None:
+        stations.append(StationSpec("redis", kind="cache"))
+        work += [StreamWork(1, redis_per_delta, KEYED), StreamWork(0, 0.0, BOUND, turn=True)]
+    net = NetworkSpec(name="node", stations=stations, classes=[], groups=[GroupSpec("api", replicas=1)])
+    stream = StreamSpec(ttft=deterministic(1.0), tokens=deterministic(40.0), token_rate=deterministic(40.0),
+                        window_s=0.001, tokens_per_chunk=1.0, slice_deltas=1, catch_up=True, work=work,
+                        ttft_metric=net.metric_index("ttft"), gap_metric=net.metric_index("stream_max_gap"),
+                        total_metric=net.metric_index("stream_total"),
+                        stretch_metric=net.metric_index("stream_stretch"))
+    net.classes.append(ClassSpec(name="message", route=[Step(Op.BIND, 0), Step(Op.STREAM, stream=stream)],
+                                 interarrival=deterministic(100.0), metric=net.metric_index("response:message")))
+    return net
+
+
+def test_a_late_callback_reads_every_delta_sent_until_it_runs():
+    """A 0.49 s request blocks the loop from t = 1.5 (stream time) to 1.99. Delta 20 (sent at 1 +
+    20/39 = 1.5128) queues behind it. Node reads the socket when the callback runs, at 1.99: by then
+    deltas 20-38 have come, 19 of them, 57 ms of work (to 2.047). A 10 ms request that arrived at
+    1.991 waits behind all of it: it answers at 2.057 (had only delta 20 been read, and the rest
+    queued again behind it, at 2.003). The last delta follows (2.057-2.060), when the stream ends."""
+    net = _node_stream_net(None)
+    every = deterministic(100.0)
+    net.classes.append(ClassSpec(name="blocker", route=[Step(Op.DELAY, dist=deterministic(1.5)),
+                                                        Step(Op.SERVE, 0, deterministic(0.49))],
+                                 interarrival=every, metric=net.metric_index("response:blocker")))
+    net.classes.append(ClassSpec(name="probe", route=[Step(Op.DELAY, dist=deterministic(1.991)),
+                                                      Step(Op.SERVE, 0, deterministic(0.010))],
+                                 interarrival=every, metric=net.metric_index("response:probe")))
+    rep = run_replication(net, np.random.SeedSequence(1), 2000.0, 150.0, truncate=False)
+    assert rep.metrics["response:probe"].mean == pytest.approx(2.057, abs=1e-6)
+    assert rep.metrics["stream_total"].mean == pytest.approx(2.060, abs=1e-6)
+    # the loop's work is the same however the deltas are grouped: 40 x 3 ms + 0.49 + 0.010 s
+    assert rep.station_work["api.cpu"] == pytest.approx((40 * 0.003 + 0.49 + 0.010) / 100.0, rel=0.02)
+
+
+def test_the_loop_reads_a_stream_while_its_earlier_deltas_are_still_on_the_way():
+    """Each delta is read when it comes (an idle loop, 3 ms, 25.6 ms apart) while PUBLISH takes
+    100 ms a delta: Redis, not the reading, sets the pace. Delta k reaches Redis at 1 + k/39 +
+    0.003 and leaves it at 1.003 + 0.1 (k + 1), the last (k = 39) at 5.003, when the stream ends.
+    The loop makes 80 visits per stream: 40 reads, 40 subscriber callbacks (had each read waited for
+    the previous delta to reach the client, it would read 4 at a time and Redis would idle between).
+    The first delta's callback, due at 1.103, waits for the read of delta 4 (1.1026-1.1056)."""
+    net = _node_stream_net(0.1)
+    rep = run_replication(net, np.random.SeedSequence(1), 2000.0, 150.0, truncate=False)
+    assert rep.metrics["ttft"].mean == pytest.approx(1 + 4 / 39 + 0.003, abs=1e-6)
+    assert rep.metrics["stream_total"].mean == pytest.approx(5.003, abs=1e-6)
+    assert rep.station_throughput["api.cpu"] == pytest.approx(80 / 100.0, rel=0.03)
+    assert rep.station_work["redis"] == pytest.approx(40 * 0.1 / 100.0, rel=0.03)
+    assert rep.station_work["api.cpu"] == pytest.approx(40 * 0.003 / 100.0, rel=0.03)
 
 
 def test_distributions_are_not_needed_for_exactness():

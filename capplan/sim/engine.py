@@ -876,6 +876,16 @@ class _Replication:
                 st.cls_soj[ci] += now - c.ts
         if q:
             nxt = q.popleft()
+            ns = nxt.s
+            if ns is not None and ns.catch_up and nxt.swi == 1 and not nxt.sfirst and nxt.parent is None:
+                # a stream's socket is read when its callback runs: the work is every delta the
+                # provider has sent by now, not only those there when the callback was queued
+                sent = 1 + int((now - nxt.srel) / nxt.sint) if nxt.sint > 0.0 else nxt.sleft
+                if sent > nxt.sm:
+                    sm = sent if sent < nxt.sleft else nxt.sleft
+                    if sm > nxt.sm:
+                        nxt.work *= sm / nxt.sm
+                        nxt.sm = sm
             if self.recording:
                 st.waits.buffer.append(now - nxt.tq)
                 if st.per_class:
@@ -1014,6 +1024,15 @@ class _Replication:
         """The current slice's work at the stream's next station, or the slice is delivered."""
         s = c.s
         work = s.work
+        if c.swi == 1 and s.catch_up and len(work) > 1 and c.parent is None and (
+                c.sleft > 0 if c.sfirst else c.sleft > c.sm):
+            # The stream's own socket was just read (a callback on a run-to-completion loop). Node
+            # reads the socket again when the next tokens come, whether or not this slice has
+            # reached the client, so the rest of its way goes on apart; the last slice is not
+            # handed off, so the stream ends when its last delta is delivered.
+            self._deliver_apart(c)
+            self._next_slice(c, self.env._now)
+            return
         while c.swi < len(work):
             st, per_delta, select, pick, turn = work[c.swi]
             c.swi += 1
@@ -1033,7 +1052,12 @@ class _Replication:
                 i = pick()
             self._enter(st, i, c, amount)
             return
-        self._slice_done(c)
+        if c.parent is None:
+            self._slice_done(c)
+        else:
+            owner = c.parent
+            if owner.s is c.s and owner.st0 == c.st0:   # the stream was not cut meanwhile
+                self._delivered(owner, c, self.env._now)
 
     def _slice_done(self, c):
         """A slice's deltas are delivered. A slice starts when the provider sends its first delta
@@ -1041,26 +1065,39 @@ class _Replication:
         and the stream keeps the provider's pace; when the loop or Redis is saturated the slices
         fall behind and the stream gets longer."""
         now = self.env._now
+        self._delivered(c, c, now)
+        self._next_slice(c, now)
+
+    def _delivered(self, c, sl, now):
+        """The deltas of slice ``sl`` (the stream's owner ``c`` itself, or a delivery job that
+        carried it) reach the client now: the first one's wait, and the longest silence."""
+        if sl.sfirst:
+            gap = now - c.sopen
+            if self.recording and not c.child:
+                self.metrics[c.s.metric].buffer.append(now - c.t0)
+            span = 0.0
+        else:
+            span = (sl.sm - 1) * c.sint
+            # The slice's deltas reach the client one delta interval apart, its last one now (on an
+            # idle loop: as the provider sends them); the silence before its first one is the gap
+            first = max(now - span, sl.srel)
+            gap = max(c.sint, first - c.sprev)
+        if gap > c.sgap:
+            c.sgap = gap
+        last_sent = sl.srel + span       # when the provider sent this slice's last delta
+        c.sprev = now if now > last_sent else last_sent   # delivered no earlier than sent
+
+    def _next_slice(self, c, now):
+        """The stream's next slice, when the provider has sent its first delta; or its end."""
         s = c.s
         if c.sfirst:
             c.sfirst = False
-            gap = now - c.sopen
-            if self.recording and not c.child:
-                self.metrics[s.metric].buffer.append(now - c.t0)
             span = 0.0
         else:
             c.sleft -= c.sm
             span = (c.sm - 1) * c.sint
-            # The slice's deltas reach the client one delta interval apart, its last one now (on an
-            # idle loop: as the provider sends them); the silence before its first one is the gap
-            first = max(now - span, c.srel)
-            gap = max(c.sint, first - c.sprev)
-        if gap > c.sgap:
-            c.sgap = gap
-        last_sent = c.srel + span        # when the provider sent this slice's last delta
-        c.sprev = now if now > last_sent else last_sent   # delivered no earlier than sent
         if c.sleft > 0:
-            c.srel = last_sent + c.sint  # the next slice's first delta
+            c.srel = c.srel + span + c.sint  # the next slice's first delta
             wait = c.srel - now
             if wait > 0.0:
                 self.at(wait, c, self._slice_release)
@@ -1080,6 +1117,21 @@ class _Replication:
             return
         self._close_stream(c, now, record=True)
         self.advance(c)
+
+    def _deliver_apart(self, c):
+        """Hand the slice ``c`` has just read to a delivery job that takes it the rest of the way
+        (PUBLISH, the subscriber's callback) while ``c`` reads on."""
+        job = Customer(c.cls, c.ci, None, c.user)
+        job.parent = c
+        job.s = c.s
+        job.st0 = c.st0
+        job.sm = c.sm
+        job.srel = c.srel
+        job.sfirst = c.sfirst
+        job.key = c.key
+        job.inst = c.inst
+        job.swi = 1
+        self._slice_work(job)
 
     def _stream_end(self, event):
         c = event._value
@@ -1116,14 +1168,14 @@ class _Replication:
         begin = self._begin
         for _, _, _, ev in self.env._queue:
             value = getattr(ev, "_value", None)
-            if isinstance(value, Customer) and ev.callbacks and ev.callbacks[0] != begin:
+            if isinstance(value, Customer) and value.parent is None and ev.callbacks and ev.callbacks[0] != begin:
                 seen.add(id(value))
         for st in self.stations:
             for q in st.queue:
-                seen.update(id(c) for c in q)
+                seen.update(id(c) for c in q if c.parent is None)   # a delivery job is its stream's
             if st.ps_heap is not None:
                 for heap in st.ps_heap:
-                    seen.update(id(entry[2]) for entry in heap)
+                    seen.update(id(entry[2]) for entry in heap if entry[2].parent is None)
         for p in self.pools:
             for q in p.queue:
                 seen.update(id(c) for c in q)

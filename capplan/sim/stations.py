@@ -38,7 +38,8 @@ class Customer:
 
     __slots__ = ("cls", "ci", "route", "idx", "t0", "inst", "grp", "user", "st", "si", "held", "tq",
                  "ts", "work", "child", "attempt", "pstart", "tin", "tout", "key", "tmark",
-                 "s", "sleft", "sint", "srel", "sprev", "sgap", "sm", "swi", "st0", "sopen", "snominal", "sfirst")
+                 "s", "sleft", "sint", "srel", "sprev", "sgap", "sm", "swi", "st0", "sopen", "snominal", "sfirst",
+                 "parent")
 
     def __init__(self, cls, ci, route, user):
         # Only what is read before it is written: st/si/ts/work are set when a station takes the
@@ -58,6 +59,7 @@ class Customer:
         self.tout = 0.0
         self.tmark = -1.0
         self.s = None
+        self.parent = None   # a delivery job: the customer whose stream's slice it carries to the client
 
 
 class StationState:
