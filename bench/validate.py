@@ -17,6 +17,7 @@
 
     python bench/validate.py                      # about 35 minutes; writes bench/results/validate.json
     python bench/validate.py --markdown           # the README table from the saved results
+    python bench/validate.py --reuse-calibration --duration 180   # the loads again, same fitted workload
 """
 
 from __future__ import annotations
@@ -197,6 +198,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run", type=Path, default=Path("/tmp/capplan-validate"))
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--markdown", action="store_true", help="print the README table from --out and exit")
+    parser.add_argument("--reuse-calibration", action="store_true",
+                        help="skip the calibration run: predict with --run's fitted.yaml and keep --out's "
+                             "calibration record (to measure the loads again, e.g. longer, after a model change)")
     args = parser.parse_args(argv)
     stop_on_sigterm()
     if args.markdown:
@@ -205,8 +209,14 @@ def main(argv: list[str] | None = None) -> int:
     args.run.mkdir(parents=True, exist_ok=True)
     loads = [int(x) for x in args.loads.split(",")]
     doc: dict = {"loads": loads, "duration_s": args.duration, "warmup_s": args.warmup, "seed": args.seed}
+    previous = json.loads(args.out.read_text()) if args.reuse_calibration else None
+    if previous is not None and not (args.run / "fitted.yaml").exists():
+        raise SystemExit(f"--reuse-calibration: no {args.run / 'fitted.yaml'} (run without it first)")
     with Stack(replicas=1, workdir=args.run / "stack") as stack:
-        doc["calibration"] = calibrate(stack, args.run, args.calibrate_users, args.calibrate_duration, args.warmup)
+        if previous is not None:
+            doc["calibration"] = previous["calibration"]
+        else:
+            doc["calibration"] = calibrate(stack, args.run, args.calibrate_users, args.calibrate_duration, args.warmup)
         print(doc["calibration"]["table"], flush=True)
         results = []
         for i, users in enumerate(loads):
