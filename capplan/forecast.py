@@ -340,9 +340,15 @@ def _warnings(tier: Tier, f: TierForecast, scale: float, peak_mem, mem_limit) ->
             over = ", ".join(f"{k} {v:.0%}" for k, v in queues.items())
             warnings.append(f"unstable: offered load exceeds capacity ({over} offered); latencies are lower bounds "
                             "(queues grow with the users waiting and, with open traffic, with run length)")
-        elif not f.stationary:
+        elif not f.stationary and f.growth > 0:
             warnings.append(f"unstable: the number of requests in the system kept growing ({f.growth:+.0%} over the "
                             "measured window) in most replications; latencies are lower bounds")
+        elif not f.stationary:
+            # MSER found no warm-up after which the run is steady, and the number present fell: the
+            # run is still draining what its start piled up, so its figures are not a steady state's
+            warnings.append(f"unstable: no steady state within the run (the number of requests in the system "
+                            f"changed {f.growth:+.0%} over the measured window in most replications); "
+                            "latencies are not a steady state's: run longer (--duration) to see where it settles")
     if scale < 1.0 and f.failures_lower_bound:
         warnings.append("past capacity the whole population waits in the system: connection caps and limits at the "
                         "entry refuse more than this smaller run shows, so its failed share is a lower bound")
