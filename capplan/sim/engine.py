@@ -77,6 +77,11 @@ def run_replication(net: NetworkSpec, seed: np.random.SeedSequence, duration: fl
     return _Replication(net, seed).run(duration, warmup, truncate)
 
 
+def _sent_by(c, now: float) -> int:
+    """Deltas of ``c``'s current slice the provider has sent by ``now`` (its first at ``c.srel``)."""
+    return 1 + int((now - c.srel) / c.sint) if c.sint > 0.0 else c.sleft
+
+
 class _Replication:
     def __init__(self, net: NetworkSpec, seed: np.random.SeedSequence):
         self.net = net
@@ -880,7 +885,7 @@ class _Replication:
             if ns is not None and ns.catch_up and nxt.swi == 1 and not nxt.sfirst and nxt.parent is None:
                 # a stream's socket is read when its callback runs: the work is every delta the
                 # provider has sent by now, not only those there when the callback was queued
-                sent = 1 + int((now - nxt.srel) / nxt.sint) if nxt.sint > 0.0 else nxt.sleft
+                sent = _sent_by(nxt, now)
                 if sent > nxt.sm:
                     sm = sent if sent < nxt.sleft else nxt.sleft
                     if sm > nxt.sm:
@@ -1105,7 +1110,7 @@ class _Replication:
                 c.sm = min(s.slice, c.sleft)
                 if s.catch_up:
                     # every delta the provider has sent by now is read and worked at once
-                    sent = 1 + int((now - c.srel) / c.sint) if c.sint > 0.0 else c.sleft
+                    sent = _sent_by(c, now)
                     if sent > c.sm:
                         c.sm = min(sent, c.sleft)
                 c.swi = 0
