@@ -51,13 +51,14 @@ def batches(perf_script: str) -> tuple[np.ndarray, np.ndarray, float]:
 
 def summary(lengths: np.ndarray, ready: np.ndarray, span: float) -> dict:
     work = lengths[ready > 0]
-    over = work[work >= 0.1]
+    long = (ready > 0) & (lengths >= 0.1)
+    over = lengths[long]
     return {"busy_share": float(lengths.sum() / span), "batches_per_s": float(len(work) / span),
             "mean_ms": float(work.mean() * 1e3),
             **{f"p{q:g}_ms": float(np.percentile(work, q) * 1e3) for q in (50, 90, 99, 99.9)},
             "max_ms": float(work.max() * 1e3),
             "busy_share_in_batches_over_100ms": float(over.sum() / lengths.sum()),
-            "ready_sockets_in_batches_over_100ms": float(ready[lengths >= 0.1].mean()) if len(over) else 0.0,
+            "ready_sockets_in_batches_over_100ms": float(ready[long].mean()) if len(over) else 0.0,
             "mean_residual_ms": float((lengths ** 2).sum() / 2 / span * 1e3)}
 
 
@@ -69,10 +70,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trace", type=float, default=30.0, help="seconds traced, in the middle of the load")
     parser.add_argument("--seed", type=int, default=3)
     args = parser.parse_args(argv)
-    if shutil.which("perf") is None:
-        raise SystemExit("perf is not installed (Debian: linux-perf)")
+    for name in ("users", "duration", "trace"):
+        if not getattr(args, name) > 0:
+            parser.error(f"--{name} must be > 0, got {getattr(args, name)}")
+    if args.warmup < 0:
+        parser.error(f"--warmup must be >= 0, got {args.warmup}")
     if args.trace > args.duration:
-        raise SystemExit("--trace must not be longer than --duration")
+        parser.error("--trace must not be longer than --duration")
+    if shutil.which("perf") is None:
+        parser.error("perf is not installed (Debian: linux-perf)")
     stop_on_sigterm()
     work = Path(tempfile.mkdtemp(prefix="capplan-loop-"))
     try:

@@ -206,12 +206,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.markdown:
         print(markdown(json.loads(args.out.read_text())))
         return 0
+    for name in ("duration", "calibrate_users", "calibrate_duration"):
+        if not getattr(args, name) > 0:
+            parser.error(f"--{name.replace('_', '-')} must be > 0, got {getattr(args, name)}")
+    previous = None
+    if args.reuse_calibration:
+        for needed, why in ((args.run / "fitted.yaml", "run without it first"),
+                            (args.out, "the calibration is taken from it")):
+            if not needed.exists():
+                parser.error(f"--reuse-calibration: no {needed} ({why})")
+        previous = json.loads(args.out.read_text())
     args.run.mkdir(parents=True, exist_ok=True)
     loads = [int(x) for x in args.loads.split(",")]
     doc: dict = {"loads": loads, "duration_s": args.duration, "warmup_s": args.warmup, "seed": args.seed}
-    previous = json.loads(args.out.read_text()) if args.reuse_calibration else None
-    if previous is not None and not (args.run / "fitted.yaml").exists():
-        raise SystemExit(f"--reuse-calibration: no {args.run / 'fitted.yaml'} (run without it first)")
     with Stack(replicas=1, workdir=args.run / "stack") as stack:
         if previous is not None:
             doc["calibration"] = previous["calibration"]
