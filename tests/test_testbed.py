@@ -20,8 +20,10 @@ NEEDS = ["node", "npm", "nginx", "redis-server", "prometheus", "openssl", "tasks
 missing = [tool for tool in NEEDS if shutil.which(tool) is None]
 if not Path("/usr/lib/postgresql/15/bin/postgres").exists():
     missing.append("postgresql-15")
-pytestmark = pytest.mark.skipif(bool(missing) or not TESTBED.exists(),
-                                reason=f"testbed parts not installed: {', '.join(missing)}")
+pytestmark = [pytest.mark.skipif(bool(missing) or not TESTBED.exists(),
+                                 reason=f"testbed parts not installed: {', '.join(missing)}"),
+              # one worker runs the module, so its module-scoped stack starts once under pytest -n
+              pytest.mark.xdist_group("testbed")]
 
 
 @pytest.fixture(scope="module")
