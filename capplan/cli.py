@@ -266,7 +266,8 @@ def simulate(
             _warn(w, prefix=f"{f.tier}: ")
     out.print(f"[dim]{forecasts[0].replications} replications per tier, seed {seed}; percentiles are means over "
               "replications (95% intervals in --json); 'offered' is the load users ask for (the analytic screen), "
-              "'carried' what the simulation served; an unstable tier's latencies are lower bounds.[/dim]")
+              "'carried' what the simulation served; an unstable tier's latencies are lower bounds ('growing') "
+              "or a run with no steady state yet ('unsettled': run longer).[/dim]")
 
 
 def _simulate_network(model, settings, json_out: bool, time_limit=None):

@@ -132,6 +132,18 @@ class TierForecast:
         return self.verdict == "unstable"
 
     @property
+    def queues_over_capacity(self) -> dict[str, float]:
+        """Queueing resources offered past capacity (their offered utilization >= 100%)."""
+        return {k: v for k, v in self.over_capacity.items() if self.analytic.kinds.get(k, "queue") == "queue"}
+
+    @property
+    def unsettled(self) -> bool:
+        """Unstable for want of a steady state, not for overload: nothing is offered past capacity and
+        the number present fell over the measured window (the run was still draining what its start
+        piled up), so its latencies are neither a steady state's nor a lower bound."""
+        return self.unstable and not self.queues_over_capacity and not self.stationary and self.growth <= 0
+
+    @property
     def error_share(self) -> float:
         """Requests that fail as the user sees them: refused, or their answer cut by a timer."""
         messages = self.messages_per_second.mean
@@ -335,7 +347,7 @@ def _cut_share(rep, timers: list[PathTimer]) -> float:
 def _warnings(tier: Tier, f: TierForecast, scale: float, peak_mem, mem_limit) -> list[str]:
     warnings = list(tier.warnings())
     if f.verdict == "unstable":
-        queues = {k: v for k, v in f.over_capacity.items() if f.analytic.kinds.get(k, "queue") == "queue"}
+        queues = f.queues_over_capacity
         if queues:
             over = ", ".join(f"{k} {v:.0%}" for k, v in queues.items())
             warnings.append(f"unstable: offered load exceeds capacity ({over} offered); latencies are lower bounds "
@@ -343,7 +355,7 @@ def _warnings(tier: Tier, f: TierForecast, scale: float, peak_mem, mem_limit) ->
         elif not f.stationary and f.growth > 0:
             warnings.append(f"unstable: the number of requests in the system kept growing ({f.growth:+.0%} over the "
                             "measured window) in most replications; latencies are lower bounds")
-        elif not f.stationary:
+        elif f.unsettled:
             # MSER found no warm-up after which the run is steady, and the number present fell: the
             # run is still draining what its start piled up, so its figures are not a steady state's
             warnings.append(f"unstable: no steady state within the run (the number of requests in the system "

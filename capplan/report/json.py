@@ -24,20 +24,21 @@ def interval(e: Estimate) -> list[float | None]:
     return [num(e.low), num(e.high)]
 
 
-def metric_dict(m: MetricSummary, lower_bound: bool = False) -> dict[str, Any]:
-    """Percentiles with their intervals; for an unstable forecast the plain figures are null and
-    the run's values are given as lower bounds (they grow with run length)."""
+def metric_dict(m: MetricSummary, lower_bound: bool = False, unsettled: bool = False) -> dict[str, Any]:
+    """Percentiles with their intervals; for an unstable forecast the plain figures are null and the
+    run's values are given as lower bounds (they grow with run length), or, for a run that found no
+    steady state while draining, as ``unsettled`` (neither a steady state's figures nor a bound)."""
     figures = {"p50": num(m.p50.mean), "p95": num(m.p95.mean), "p99": num(m.p99.mean), "mean": num(m.mean.mean)}
-    if lower_bound:
-        return {"p50": None, "p95": None, "p99": None, "mean": None, "lower_bound": figures, "growing": True,
-                "samples": m.count}
+    if lower_bound or unsettled:
+        return {"p50": None, "p95": None, "p99": None, "mean": None,
+                "unsettled" if unsettled else "lower_bound": figures, "growing": not unsettled, "samples": m.count}
     return {**figures,
             "ci95": {"p50": interval(m.p50), "p95": interval(m.p95), "p99": interval(m.p99), "mean": interval(m.mean)},
             "samples": m.count}
 
 
 def tier_dict(f: TierForecast) -> dict[str, Any]:
-    lb = f.unstable
+    lb = f.unstable and not f.unsettled
     return {
         "tier": f.tier,
         "title": f.title,
@@ -46,9 +47,9 @@ def tier_dict(f: TierForecast) -> dict[str, Any]:
         "session_users": f.active_users,
         "messages_per_s": {"carried": num(f.messages_per_second.mean), "carried_ci95": interval(f.messages_per_second),
                            "offered": num(f.offered_messages_per_second)},
-        "api_latency_s": metric_dict(f.api_latency, lb),
-        "ttft_s": metric_dict(f.ttft, lb),
-        "turn_s": metric_dict(f.turn, lb),
+        "api_latency_s": metric_dict(f.api_latency, lb, f.unsettled),
+        "ttft_s": metric_dict(f.ttft, lb, f.unsettled),
+        "turn_s": metric_dict(f.turn, lb, f.unsettled),
         "failed_share": num(f.error_share),
         "failed_share_is_lower_bound": f.failures_lower_bound,
         "rejects": {"share": num(f.reject_share.mean), "by_reason": dict(sorted(f.rejected.items()))},

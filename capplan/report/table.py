@@ -23,11 +23,14 @@ def claimed(lo: int, hi: int | None) -> str:
     return f"{lo:,}-{hi:,}" if hi else f"{lo:,}+"
 
 
-def latency(value: float, lower_bound: bool) -> str:
-    """A latency figure; for an unstable forecast a lower bound that grows with the run, never a plain number."""
-    if lower_bound:
-        return f"> {seconds(value)}, growing" if value == value else "-"
-    return seconds(value)
+def latency(value: float, f: TierForecast) -> str:
+    """A latency figure; for an unstable forecast never a plain number: a lower bound that grows with
+    the run, or (no steady state, the run still draining) the run's figure marked unsettled."""
+    if not f.unstable:
+        return seconds(value)
+    if value != value:
+        return "-"
+    return f"{seconds(value)}, unsettled" if f.unsettled else f"> {seconds(value)}, growing"
 
 
 def simulate_table(forecasts: list[TierForecast]) -> Table:
@@ -45,18 +48,18 @@ def simulate_table(forecasts: list[TierForecast]) -> Table:
     row("verdict", [_verdict(f) for f in forecasts])
     row("messages/s carried / offered", [f"{f.messages_per_second.mean:.2f} / {f.offered_messages_per_second:.2f}"
                                          for f in forecasts])
-    row("API latency p50", [latency(f.api_latency.p50.mean, f.unstable) for f in forecasts])
-    row("API latency p95", [latency(f.api_latency.p95.mean, f.unstable) for f in forecasts])
-    row("API latency p99", [latency(f.api_latency.p99.mean, f.unstable) for f in forecasts])
+    row("API latency p50", [latency(f.api_latency.p50.mean, f) for f in forecasts])
+    row("API latency p95", [latency(f.api_latency.p95.mean, f) for f in forecasts])
+    row("API latency p99", [latency(f.api_latency.p99.mean, f) for f in forecasts])
     row("  p95 95% CI", ["-" if f.unstable else f"{seconds(f.api_latency.p95.low)}-{seconds(f.api_latency.p95.high)}"
                          for f in forecasts])
-    row("time to first token p95", [latency(f.ttft.p95.mean, f.unstable) for f in forecasts])
+    row("time to first token p95", [latency(f.ttft.p95.mean, f) for f in forecasts])
     row("failed (refused or cut)", [("≥ " if f.failures_lower_bound else "") + _pct(f.error_share) for f in forecasts])
     row("bottleneck (limits growth)", [f.bottleneck for f in forecasts])
     row("  carried sim / offered analytic", [_carried_offered(f) for f in forecasts])
     row("over capacity (offered)", [", ".join(f"{k} {v:.0%}" for k, v in f.over_capacity.items()) or "-"
                                     for f in forecasts])
-    row("API read mean sim / analytic", [f"{latency(f.api_read_response.mean.mean, f.unstable)} / "
+    row("API read mean sim / analytic", [f"{latency(f.api_read_response.mean.mean, f)} / "
                                          f"{'-' if f.unstable else _analytic_seconds(f.analytic.response.get('api_read', float('nan')))}"
                                          for f in forecasts])
     row("peak streams / replica", [_max(f.peak_streams_per_replica, "{:.0f}") for f in forecasts])
