@@ -2,6 +2,7 @@
 
 import dataclasses
 import datetime as dt
+import re
 from decimal import Decimal
 
 import pytest
@@ -117,8 +118,15 @@ def test_node_group_holds_every_pod_at_min_and_max(sized, tier, provider):
 
 
 def test_a_forced_instance_too_small_for_a_pod_is_refused_naming_both(sized):
-    with pytest.raises(CapplanError, match="ec2.t3.medium cannot hold a librechat-meilisearch pod"):
+    """The pod named is one that does not fit (Meilisearch's index memory, not the API pod that
+    asks for more CPU but fits), with what the node leaves beside the DaemonSets."""
+    with pytest.raises(CapplanError, match="ec2.t3.medium cannot hold a librechat-meilisearch pod") as refused:
         _deploy(sized, "tier2", "aws", app_instance="ec2.t3.medium")
+    cpu, memory, cpu_left, memory_left = map(int, re.search(
+        r"\((\d+)m CPU, (\d+) MiB\) .* \(it leaves (\d+)m CPU, (\d+) MiB\)", str(refused.value)).groups())
+    free = plat.schedulable("aws", load_price_book("aws").get("ec2.t3.medium"))
+    assert (cpu_left, memory_left) == (free.cpu_m, free.memory_mib)
+    assert cpu > cpu_left or memory > memory_left
 
 
 def test_the_reviews_pending_pod_cannot_happen(sized):
