@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 
 from capplan.sim.engine import FAIL, SERVE, _Replication
-from capplan.sim.sampling import batch_sampler
+from capplan.sim.sampling import batch_sampler, residual_sampler
 from capplan.sim.spec import NetworkSpec
 from capplan.sim.stations import Customer
 
@@ -31,6 +31,7 @@ class DynamicReplication(_Replication):
         self._retire: dict[str, int] = {}         # class -> users to drop when they next start thinking
         self._free_ids: dict[str, list[int]] = {}
         self._base_think: dict[str, Callable[[], float]] = {}
+        self._joining: dict[str, Callable[[], float]] = {}   # class -> a new user's wait for its first turn
         self._open_share: dict[str, float] = {}
         self._llm_factor = [1.0]
         self._dead: dict[str, dict[int, str]] = {}     # group -> member -> why its requests fail
@@ -48,6 +49,8 @@ class DynamicReplication(_Replication):
                 name = cls.name
                 base = batch_sampler(cls.think, self._rng()) if cls.think is not None else (lambda: 0.0)
                 self._base_think[name] = base
+                self._joining[name] = residual_sampler(cls.think, self._offsets) if cls.think is not None \
+                    else (lambda: 0.0)
                 self._think[id(cls)] = self._retiring(name, base)
                 self._users[name] = 0
                 self._retire[name] = 0
@@ -78,7 +81,8 @@ class DynamicReplication(_Replication):
         return think
 
     def set_population(self, name: str, n: int) -> None:
-        """Grow the class to ``n`` users (new ones arrive part-way through a think time) or shrink it
+        """Grow the class to ``n`` users (new ones arrive part-way through a think time, as the users of
+        a long-running system are: see residual_sampler) or shrink it
         (the surplus leaves as each next finishes a turn: nobody is cut off mid-answer)."""
         cls, ci, route = self._closed[name]
         n = max(0, min(int(n), cls.population))
@@ -89,7 +93,7 @@ class DynamicReplication(_Replication):
         cancel = min(self._retire[name], n - have)   # users about to leave stay instead
         self._retire[name] -= cancel
         have += cancel
-        think = self._base_think[name]
+        joining = self._joining[name]
         for _ in range(n - have):
             # (a user who left keeps its id: after a day of churn ids repeat, which only shares a
             # per-user rate limit between two users)
@@ -97,7 +101,7 @@ class DynamicReplication(_Replication):
             user = free.pop() if free else self._users[name] % cls.population
             c = Customer(cls, ci, route, user)
             self._users[name] += 1
-            self.at(think() * float(self._offsets.random()), c, self._begin)
+            self.at(joining(), c, self._begin)
 
     def population(self, name: str) -> int:
         return self._users[name] - self._retire[name]

@@ -35,7 +35,7 @@ from simpy.events import NORMAL
 
 from capplan.sim import steady
 from capplan.sim.result import ReplicationResult, StationDetail
-from capplan.sim.sampling import batch_sampler, uniform_sampler
+from capplan.sim.sampling import batch_sampler, residual_sampler, uniform_sampler
 from capplan.sim.spec import BOUND, KEYED, OTHER, NetworkSpec, Op, Step
 from capplan.sim.stations import (Customer, GroupState, HeapEvent, PoolState, ProviderState, RuntimeCall,
                                   RuntimeStep, RuntimeStream, StationState)
@@ -335,11 +335,12 @@ class _Replication:
     def _start_closed(self, cls, ci, route):
         think = batch_sampler(cls.think, self._rng()) if cls.think is not None else (lambda: 0.0)
         start_rng = self._rng()
-        offsets = start_rng.random(cls.population).tolist()
+        # Start each user part-way through a think time as a long-running system has it (the
+        # stationary residual): the first minute sends the steady rate, not a burst.
+        residual = residual_sampler(cls.think, start_rng) if cls.think is not None else (lambda: 0.0)
         for user in range(cls.population):
             c = Customer(cls, ci, route, user)
-            # Start each user part-way through a think time, near the stationary state.
-            self.at(think() * offsets[user], c, self._begin)
+            self.at(residual(), c, self._begin)
         self._think[id(cls)] = think
 
     def _begin(self, event):
