@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 
 from capplan.calibrate.prometheus import align, counter_increases, load_range, parse_range
@@ -65,8 +64,29 @@ def test_files_that_are_not_json_or_not_text_are_one_line_errors(tmp_path):
         load_range(tmp_path / "c.json")
 
 
-def test_too_few_shared_timestamps_is_refused():
-    s = parse_range(response(({}, [(0, 1), (15, 2)]), ({}, [(30, 1), (45, 2)])), "x")
+def test_a_single_timestamp_is_refused():
+    s = parse_range(response(({}, [(15, 1)]), ({}, [(15, 2)])), "x")
     with pytest.raises(CapplanError, match="fewer than two timestamps"):
         counter_increases(s, "x")
-    assert np.isfinite(counter_increases(s[:1], "x").increase).all()
+
+
+def test_a_series_that_appears_late_counts_from_zero_and_keeps_the_earlier_windows():
+    """A labelled counter is created at its first increment (the first refresh on a process): the
+    windows before it lose nothing, the window it appears in counts it from zero and is marked
+    approximate, and a gap in a series' samples marks the windows it spans."""
+    always = ({"route": "/api/convos"}, [(0, 10), (15, 12), (30, 15), (45, 19), (60, 20)])
+    late = ({"route": "/api/auth/refresh"}, [(30, 1), (45, 3), (60, 4)])
+    inc = counter_increases(parse_range(response(always, late), "req"), "req")
+    assert list(inc.t) == [15, 30, 45, 60] and list(inc.dt) == [15, 15, 15, 15]
+    assert list(inc.increase) == [2, 3 + 1, 4 + 2, 1 + 1]
+    assert list(inc.reset) == [False, True, False, False] and inc.resets == 0
+    gappy = ({"pod": "b"}, [(0, 0), (15, 1), (60, 7)])          # two scrapes missed
+    inc = counter_increases(parse_range(response(always, gappy), "cpu"), "cpu")
+    assert list(inc.increase) == [2 + 1, 3, 4, 1 + 6] and list(inc.reset) == [False, True, True, True]
+
+
+def test_a_replaced_process_ends_one_series_and_starts_another():
+    old, new = ({"pod": "api-0"}, [(0, 1), (15, 2)]), ({"pod": "api-1"}, [(30, 1), (45, 2)])
+    inc = counter_increases(parse_range(response(old, new), "x"), "x")
+    assert list(inc.t) == [15, 30, 45] and list(inc.increase) == [1, 1, 1]
+    assert list(inc.reset) == [False, True, False]

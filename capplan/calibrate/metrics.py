@@ -20,8 +20,8 @@ Which numbers come out, and which stay the base workload's:
 * llm.time_to_first_token and llm.token_rate: mean from the histograms' ``_sum``/``_count`` (exact),
   the spread (cv) from their buckets; llm.output_tokens: tokens per finished stream.
 
-Windows in which a process restarted (a counter reset) are left out of the fit: their increase
-includes the start-up and is only approximate.
+Windows in which a process restarted (a counter reset), a series appeared (a counter created at its
+first increment) or samples are missing are left out of the fit: their increase is only approximate.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ class MetricFigures:
     estimates: list[Estimate] = field(default_factory=list)
     missing: dict[str, str] = field(default_factory=dict)     # workload key -> why it is not fitted
     demand: DemandFit | None = None
-    windows_dropped: int = 0                                  # windows left out for a restart
+    windows_dropped: int = 0                                  # approximate windows left out (restart, new series, gap)
 
 
 def parse_queries(items: list[str]) -> dict[str, str]:
@@ -103,7 +103,7 @@ def _by_type(series: list[Series], source: str) -> dict[str, Increases]:
 def fit_cpu(source: Source, queries: dict[str, str], seed: int = 0) -> tuple[DemandFit, int, float, int]:
     """The utilization-law fit of CPU seconds on message POSTs, streamed deltas and API reads.
 
-    Returns the fit, the number of windows left out for a restart, the window length and the
+    Returns the fit, the number of approximate windows left out, the window length and the
     number of processes (CPU series) the busy time was summed over."""
     cpu_series = source.fetch("cpu", queries["cpu"])
     cpu = counter_increases(cpu_series, f"cpu ({queries['cpu']})")
@@ -120,8 +120,8 @@ def fit_cpu(source: Source, queries: dict[str, str], seed: int = 0) -> tuple[Dem
             del columns[kind]
     keep = ~reset
     if keep.sum() < reset.size / 2:
-        raise CapplanError(f"{int(reset.sum())} of {reset.size} windows hold a process restart (counter reset): "
-                           "pick a range without the restarts", field="prometheus")
+        raise CapplanError(f"{int(reset.sum())} of {reset.size} windows hold a process restart (counter reset), a "
+                           "series that appeared or a gap in the samples: pick a steadier range", field="prometheus")
     fit = fit_demands(values["cpu"][keep], {k: values[k][keep] for k in columns}, dt[keep], seed=seed,
                       source=f"cpu ({queries['cpu']})", require_all=False)
     # processes: the series whose CPU moved in the range (a process gone before it, whose last
@@ -220,7 +220,8 @@ def metric_figures(source: Source, queries: dict[str, str], base: Workload, seed
     fit, dropped, window, processes = fit_cpu(source, queries, seed)
     figures.demand, figures.windows_dropped = fit, dropped
     gof = (f"utilization law over {fit.windows} windows of {window:g} s, R\u00b2 {fit.r2:.3f}"
-           + (f", {dropped} restart windows left out" if dropped else "") + " (prometheus)")
+           + (f", {dropped} approximate window{'s' if dropped > 1 else ''} left out (a restart, a new series or a "
+              "gap)" if dropped else "") + " (prometheus)")
     for kind, why in fit.unpinned.items():
         figures.missing[f"cpu.{kind}"] = why
     _split_message(fit, base, gof, figures)

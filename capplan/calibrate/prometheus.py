@@ -4,8 +4,9 @@ A response is ``{"status": "success", "data": {"resultType": "matrix", "result":
 "values": [[t, "v"], ...]}, ...]}}``. Counters (CPU seconds, request totals) become per-window
 increases the way Prometheus's ``increase()`` sees them: a drop is a restart from zero, so the
 window's increase is the new value (and the reset is counted, so a report can say how many).
-Series of one response are summed (e.g. every container of a Deployment), and several responses
-are aligned on the timestamps they share.
+Series of one response are summed (e.g. every container of a Deployment) over the union of their
+timestamps (a series may start late or end early), and several responses are aligned on the windows
+they share.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ class Increases:
     dt: np.ndarray         # window length (s)
     increase: np.ndarray   # counter increase in the window
     resets: int            # counter resets seen (process restarts)
-    reset: np.ndarray      # per window: a series restarted in it (its increase is only approximate)
+    reset: np.ndarray      # per window: a series restarted, appeared or skipped samples in it (approximate)
 
 
 def parse_range(doc: Any, source: str) -> list[Series]:
@@ -77,23 +78,38 @@ def load_range(path: Path | str) -> list[Series]:
 
 
 def counter_increases(series: list[Series], source: str) -> Increases:
-    """Per-window increases of the sum of counter ``series`` over the timestamps they all have."""
-    common = series[0].t
-    for s in series[1:]:
-        common = np.intersect1d(common, s.t)
-    if common.size < 2:
-        raise CapplanError("fewer than two timestamps shared by every series: no window to measure", field=source)
-    total = np.zeros(common.size - 1)
-    reset = np.zeros(common.size - 1, dtype=bool)
+    """Per-window increases of the sum of counter ``series`` over the union of their timestamps.
+
+    A series need not cover the whole range: client libraries create a labelled counter at its
+    first increment (LibreChat's first token refresh on a process appears minutes into a run) and
+    a replaced pod's series ends. Before its first sample a series adds nothing; the window in which
+    it appears gets its first value (counted from zero, as a new counter is) and, like a window that
+    spans a gap in its samples or holds a restart, is marked approximate (``reset``) so a fit can
+    leave it out. Intersecting the timestamps instead would cut every window before the latest
+    series appeared."""
+    times = np.unique(np.concatenate([s.t for s in series]))
+    if times.size < 2:
+        raise CapplanError("fewer than two timestamps in all: no window to measure", field=source)
+    total = np.zeros(times.size - 1)
+    approximate = np.zeros(times.size - 1, dtype=bool)
+    resets = 0
     for s in series:
-        v = s.v[np.isin(s.t, common)]
-        if not np.isfinite(v).all():
+        if not np.isfinite(s.v).all():
             raise CapplanError("a sample is NaN or infinite", field=source)
-        step = np.diff(v)
+        at = np.searchsorted(times, s.t)        # the union position of each sample
+        step = np.diff(s.v)
         dropped = step < 0
-        reset |= dropped
-        total += np.where(dropped, v[1:], step)   # a drop is a restart from zero
-    return Increases(t=common[1:], dt=np.diff(common), increase=total, resets=int(reset.sum()), reset=reset)
+        ends = at[1:] - 1                        # each increase goes to the window its later sample closes
+        np.add.at(total, ends, np.where(dropped, s.v[1:], step))   # a drop is a restart from zero
+        resets += int(dropped.sum())
+        approximate[ends[dropped]] = True
+        for first, last in zip(at[:-1], at[1:]):
+            if last - first > 1:                 # the series skipped union timestamps: spread unknown
+                approximate[first:last] = True
+        if at[0] > 0:                            # appeared after the range began: a new counter
+            total[at[0] - 1] += s.v[0]
+            approximate[at[0] - 1] = True
+    return Increases(t=times[1:], dt=np.diff(times), increase=total, resets=resets, reset=approximate)
 
 
 def align(increases: dict[str, Increases],
