@@ -41,7 +41,7 @@ def main() -> None:
         busy = (f"{f.bottleneck} {util.mean:.0%} / {offered:.0%}" if util is not None and offered is not None
                 else f.bottleneck)
         print(f"| {users:,} | {f.offered_messages_per_second:.2f} | {m.mean:.2f} [{m.low:.2f}, {m.high:.2f}] | "
-              f"{latency(f.api_latency.p95.mean, f.unstable)} | {latency(f.ttft.p95.mean, f.unstable)} | "
+              f"{latency(f.api_latency.p95.mean, f)} | {latency(f.ttft.p95.mean, f)} | "
               f"{'≥ ' if f.failures_lower_bound else ''}{f.error_share:.1%} | {busy} | {f.verdict} |", flush=True)
     print(f"\n{time.perf_counter() - start:.0f} s")
 

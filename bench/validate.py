@@ -18,6 +18,7 @@
     python bench/validate.py                      # about 35 minutes; writes bench/results/validate.json
     python bench/validate.py --markdown           # the README table from the saved results
     python bench/validate.py --reuse-calibration --duration 180   # the loads again, same fitted workload
+    python bench/validate.py --repredict          # after a model change: new predictions, same measurements
 """
 
 from __future__ import annotations
@@ -201,11 +202,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reuse-calibration", action="store_true",
                         help="skip the calibration run: predict with --run's fitted.yaml and keep --out's "
                              "calibration record (to measure the loads again, e.g. longer, after a model change)")
+    parser.add_argument("--repredict", action="store_true",
+                        help="predict again with the current model against --out's measurements, without "
+                             "starting the stack (after a model change; refused if a load's session users or "
+                             "rates changed, since then the stack would have been driven differently)")
     args = parser.parse_args(argv)
     stop_on_sigterm()
     if args.markdown:
         print(markdown(json.loads(args.out.read_text())))
         return 0
+    if args.repredict:
+        return repredict(args, parser)
     for name in ("duration", "calibrate_users", "calibrate_duration"):
         if not getattr(args, name) > 0:
             parser.error(f"--{name.replace('_', '-')} must be > 0, got {getattr(args, name)}")
@@ -236,6 +243,30 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(results[-1]), flush=True)
             _save(args.out, {**doc, "results": results})   # a run cut short keeps what it measured
         doc["results"] = results
+    doc["saturation"] = saturation(doc["results"])
+    _save(args.out, doc)
+    print(markdown(doc))
+    return 0
+
+
+def repredict(args, parser) -> int:
+    """The saved loads' predictions again, from the same fitted workload, beside the same measurements."""
+    for needed in (args.run / "fitted.yaml", args.out):
+        if not needed.exists():
+            parser.error(f"--repredict: no {needed}")
+    doc = json.loads(args.out.read_text())
+    for r in doc["results"]:
+        pred = predict(args.run / "fitted.yaml", r["users"], doc["seed"])
+        old = r["predicted"]
+        if pred["session_users"] != old["session_users"] or \
+                not math.isclose(pred["offered_messages_per_s"], old["offered_messages_per_s"], rel_tol=1e-9):
+            parser.error(f"--repredict: at {r['users']} users the model now asks for {pred['session_users']} session "
+                         f"users at {pred['offered_messages_per_s']:.4g} msgs/s (the stack was driven with "
+                         f"{old['session_users']} at {old['offered_messages_per_s']:.4g}): measure again")
+        shared = predict(args.run / "fitted.yaml", r["users"], doc["seed"], event_loop="shared")
+        pred["shared"] = {k: shared[k] for k in ("api_p95", "ttft_p95")}
+        r["predicted"] = pred
+        print(json.dumps(r), flush=True)
     doc["saturation"] = saturation(doc["results"])
     _save(args.out, doc)
     print(markdown(doc))
