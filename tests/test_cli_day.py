@@ -11,6 +11,10 @@ from decimal import Decimal
 import pytest
 import yaml
 
+from capplan.deploy.build import SCRAPE_INTERVAL_S, SERIES_PER_POD, SERIES_PER_SIDECAR
+
+PER_API_POD = SERIES_PER_POD + SERIES_PER_SIDECAR    # tier 2's API pods carry the mesh's proxy
+
 ARGS = ["day", "--tier", "tier2", "--users", "3000", "--replications", "2", "--json"]   # 2: the sizing, faster
 
 
@@ -49,9 +53,19 @@ def test_the_month_is_explained_line_by_line(doc):
     assert Decimal(cost["fixed_monthly_usd"]) == fixed and Decimal(cost["autoscaled_monthly_usd"]) == auto
     assert Decimal(cost["saving_monthly_usd"]) == fixed - auto
     moving = [line for line in lines if line["why"] != "same"]
-    assert {line["component"] for line in moving} == {"app_nodes", "node_disks"}
+    assert {line["component"] for line in moving} == {"app_nodes", "node_disks", "observability"}
+    # the metrics line pays for the API pods the HPA ran on average, each pod's own and proxy series
+    # (the fixed plan's one pod is the floor here, so its quantity is the floor's)
+    (metrics,) = [line for line in moving if line["component"] == "observability"]
+    timeline = json.loads(doc)["timeline"]
+    mean_pods = Decimal(sum(m["pods_ready"] + m["pods_starting"] for m in timeline)) / len(timeline)
+    assert Decimal(1) < mean_pods < Decimal(2)
+    floor_series = Decimal(metrics["fixed_quantity"]) * Decimal(10**6) / (Decimal(730 * 3600) / SCRAPE_INTERVAL_S)
+    expected = Decimal(metrics["fixed_quantity"]) * (floor_series + (mean_pods - 1) * PER_API_POD) / floor_series
+    assert abs(Decimal(metrics["autoscaled_quantity"]) - expected) <= Decimal("0.001")
+    assert Decimal(metrics["autoscaled_usd"]) > Decimal(metrics["fixed_usd"])
     mean = Decimal(cost["mean_app_nodes"])
-    for line in moving:
+    for line in (line for line in moving if line["component"] != "observability"):
         # the autoscaled quantity is the fixed line's at the day's mean node count
         expected = Decimal(line["fixed_quantity"]) * mean / cost["fixed_app_nodes"]
         assert abs(Decimal(line["autoscaled_quantity"]) - expected) <= Decimal("0.01") * expected + Decimal("0.001")

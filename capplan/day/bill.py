@@ -1,9 +1,10 @@
 """The month with autoscaling next to the month at fixed peak size, line by line.
 
 The fixed bill is the peak sizing's (``capplan cost``): every line runs 730 hours. With the HPA and
-the cluster autoscaler only the app node group moves: its nodes (and their root disks) are billed
-for the node-hours the simulated profile used, as a month of such days (or weeks). Every other line
-(databases, Redis, load balancers, the control plane, traffic) is the same in both, and says so.
+the cluster autoscaler the app node group moves: its nodes (and their root disks) are billed for the
+node-hours the simulated profile used, as a month of such days (or weeks); and the metrics line
+pays for the API pods the HPA ran on average (each pod's series), not for its floor. Every other
+line (databases, Redis, load balancers, the control plane, traffic) is the same in both, and says so.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 from capplan.day.run import DayResult
+from capplan.deploy.build import metrics_series, series_per_replica
 
 HOURS_PER_MONTH = Decimal(730)
 CENT = Decimal("0.01")
@@ -66,9 +68,24 @@ def _moves(deployment) -> set[tuple[str, str]]:
     return {(c.component, c.row_id) for c in deployment.charges if (c.rendered or "").endswith(marker)}
 
 
-def compare(fixed_bill, fixed_deployment, auto_bill, auto_deployment, day: DayResult) -> DayCost:
+def _metrics_line(auto, auto_deployment, api_pod: str, day: DayResult) -> tuple[Decimal, Decimal, str]:
+    """(quantity, $ a month, why) of the autoscaled plan's metrics line with the API pods' series at
+    the day's mean pod count (Ready or starting: a started pod is scraped) instead of the floor's."""
+    api = next(p for p in auto_deployment.pods if p.name == api_pod)
+    floor = metrics_series(auto_deployment.pods)
+    mean_pods = Decimal(sum(m.pods_ready + m.pods_starting for m in day.minutes)) / Decimal(len(day.minutes))
+    series = Decimal(floor) + (mean_pods - api.replicas_min) * series_per_replica(api)
+    ratio = series / Decimal(floor)
+    why = (f"mean {mean_pods.quantize(Decimal('0.01'))} API pods (the HPA's, floor {api.replicas_min}) x "
+           f"{series_per_replica(api)} series each: {series.quantize(Decimal(1)):,} series")
+    return (auto.quantity * ratio).quantize(Decimal("0.001")), (auto.monthly_usd * ratio).quantize(CENT, ROUND_HALF_UP), why
+
+
+def compare(fixed_bill, fixed_deployment, auto_bill, auto_deployment, day: DayResult, metrics_row: str,
+            api_pod: str) -> DayCost:
     """The fixed-peak bill against the autoscaled plan's, whose app node group (nodes and root disks)
-    is billed at the profile's mean node count instead of its minimum all month."""
+    is billed at the profile's mean node count instead of its minimum all month, and whose metrics
+    line (price row ``metrics_row``) at the mean number of ``api_pod`` replicas."""
     app = _app_group(auto_deployment)
     fixed_moving, auto_moving = _moves(fixed_deployment), _moves(auto_deployment)
     mean_nodes = Decimal(repr(day.node_seconds)) / Decimal(repr(day.seconds))
@@ -98,6 +115,13 @@ def compare(fixed_bill, fixed_deployment, auto_bill, auto_deployment, day: DayRe
                                   else f"{why}; on {auto.price_row_id} at ${auto.unit_price_usd}/{auto.unit}"))
             continue
         auto = auto_lines.pop(key, None)
+        if auto is not None and item.price_row_id == metrics_row:
+            quantity, usd, metrics_why = _metrics_line(auto, auto_deployment, api_pod, day)
+            lines.append(CostLine(component=item.component, price_row_id=item.price_row_id, unit=item.unit,
+                                  unit_price_usd=item.unit_price_usd, fixed_quantity=item.quantity,
+                                  fixed_usd=item.monthly_usd, autoscaled_quantity=quantity, autoscaled_usd=usd,
+                                  why=metrics_why))
+            continue
         same = auto is not None and auto.quantity == item.quantity and auto.monthly_usd == item.monthly_usd
         lines.append(CostLine(component=item.component, price_row_id=item.price_row_id, unit=item.unit,
                               unit_price_usd=item.unit_price_usd, fixed_quantity=item.quantity,

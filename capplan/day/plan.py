@@ -121,7 +121,7 @@ def plan_day(tier: Tier, workload: Workload, users: int, provider: str, profile:
     result = simulate_day(plan.sized, workload, users, profile, hpa, timings, nodes_for, max_nodes, request,
                           settings.seed, on_minute=on_minute, injections=injections,
                           pdb_min_available=ctx.pdb_min_available)
-    cost = compare(fixed.bill, fixed.deployment, auto_bill, deployment, result)
+    cost = compare(fixed.bill, fixed.deployment, auto_bill, deployment, result, book.role("metrics").id, STREAM_POD)
     return DayPlan(result=result, cost=cost, hpa=hpa, timings=timings, fixed=fixed, deploy=deploy, peak_replicas=peak)
 
 

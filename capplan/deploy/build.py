@@ -89,6 +89,19 @@ def _d(value: float | int) -> Decimal:
 CLUSTER_FILE = {"aws": "cluster/eksctl.yaml", "gcp": "cluster/gke-flags.yaml", "azure": "cluster/aks-managedcluster.yaml"}
 
 
+def series_per_replica(pod: Pod) -> int:
+    """Prometheus series one replica of ``pod`` adds: its own, and its mesh proxy's."""
+    proxied = pod.sidecar or pod.name == "librechat-gateway-istio"
+    return SERIES_PER_POD + (SERIES_PER_SIDECAR if proxied else 0)
+
+
+def metrics_series(pods: list[Pod]) -> int:
+    """The series the metrics line pays for: every pod at its minimum replicas, and the exporters'
+    targets (an autoscaled plan's month scales its API pods' share by their mean count)."""
+    exporters = sum(1 for p in pods if p.rendered.startswith("k8s/exporters.yaml") and "kube-state" not in p.name)
+    return sum(p.replicas_min * series_per_replica(p) for p in pods) + exporters * SERIES_PER_EXPORTER
+
+
 class _Builder:
     def __init__(self, tier: Tier, forecast: TierForecast, workload: Workload, book: PriceBook, opts: DeployOptions):
         self.tier, self.f, self.wl, self.book, self.opts = tier, forecast, workload, book, opts
@@ -508,11 +521,7 @@ class _Builder:
         return group
 
     def observability(self) -> None:
-        pods = sum(p.replicas_min for p in self.pods)
-        sidecars = sum(p.replicas_min for p in self.pods if p.sidecar) + sum(
-            p.replicas_min for p in self.pods if p.name == "librechat-gateway-istio")
-        exporters = sum(1 for p in self.pods if p.rendered.startswith("k8s/exporters.yaml") and "kube-state" not in p.name)
-        series = pods * SERIES_PER_POD + sidecars * SERIES_PER_SIDECAR + exporters * SERIES_PER_EXPORTER
+        series = metrics_series(self.pods)
         samples_m = series * (730 * 3600 / SCRAPE_INTERVAL_S) / 1e6
         self.charge("observability", self.book.role("metrics").id, _d(samples_m),
                     f"{series:,} series x a sample every {SCRAPE_INTERVAL_S} s = {samples_m:,.1f} M samples",
