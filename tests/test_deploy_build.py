@@ -129,6 +129,23 @@ def test_a_forced_instance_too_small_for_a_pod_is_refused_naming_both(sized):
     assert cpu > cpu_left or memory > memory_left
 
 
+def test_a_pod_no_instance_type_holds_is_named(sized, monkeypatch):
+    """A Meilisearch index wanting more memory than any instance type has is the pod named, with what
+    the largest node leaves (not the API pod, which asks for more CPU and fits)."""
+    component = plat.component
+
+    def huge_index(name, *rest):
+        found = component(name, *rest)
+        return {**found, "memory_floor_gib": 4096, "memory_cap_gib": 4096} if name == "meilisearch" else found
+
+    monkeypatch.setattr(plat, "component", huge_index)
+    with pytest.raises(CapplanError, match=r"no instance type in the aws price book fits a librechat-meilisearch "
+                                           r"pod \(\d+m CPU, \d+ MiB\) .* \(the largest, ec2\.\S+, leaves") as refused:
+        _deploy(sized, "tier2", "aws")
+    memory = int(re.search(r"CPU, (\d+) MiB\)", str(refused.value)).group(1))
+    assert memory >= 4096 * 1024      # the index's 4 TiB, with the mesh proxy's request on top
+
+
 def test_the_reviews_pending_pod_cannot_happen(sized):
     """4 API pods requesting 1 CPU each never land on 3 two-vCPU nodes: the packing counts allocatable."""
     tier = with_replicas(sized["tier2"].sized, 4)

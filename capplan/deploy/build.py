@@ -464,18 +464,19 @@ class _Builder:
             if best is None or key < best[0]:
                 best = (key, row, n_min, n_max, free)
         if best is None:
+            # name a pod that does not fit (the largest such) and what the (largest) node leaves for it
+            row = max(candidates, key=lambda r: (plat.schedulable(self.provider, r).memory_mib,
+                                                 plat.schedulable(self.provider, r).cpu_m, r.id))
+            free = plat.schedulable(self.provider, row)
+            misfits = [s for s in high if s.count and (s.cpu_m > free.cpu_m or s.memory_mib > free.memory_mib)]
+            shown = max(misfits or high, key=lambda s: (s.memory_mib, s.cpu_m, s.name))
+            pod = f"a {shown.name} pod ({shown.cpu_m}m CPU, {shown.memory_mib} MiB)"
+            leaves = f"{max(free.cpu_m, 0)}m CPU, {max(free.memory_mib, 0)} MiB"
             if self.opts.app_instance:
-                # name a pod that does not fit the forced node (the largest such), with what the node has
-                free = plat.schedulable(self.provider, candidates[0])
-                misfits = [s for s in high if s.count and (s.cpu_m > free.cpu_m or s.memory_mib > free.memory_mib)]
-                shown = max(misfits or high, key=lambda s: (s.memory_mib, s.cpu_m, s.name))
-                raise CapplanError(f"{self.opts.app_instance} cannot hold a {shown.name} pod ({shown.cpu_m}m CPU, "
-                                   f"{shown.memory_mib} MiB) beside the platform's DaemonSets (it leaves "
-                                   f"{max(free.cpu_m, 0)}m CPU, {max(free.memory_mib, 0)} MiB)", field="--instance")
-            biggest = max(pods, key=lambda p: (p.cpu_request_m, p.memory_request_mib))
-            raise CapplanError(f"no instance type in the {self.provider} price book fits a {biggest.name} pod "
-                               f"({biggest.cpu_request_m}m CPU, {biggest.memory_request_mib} MiB) with the "
-                               "platform's DaemonSets", field="--instance")
+                raise CapplanError(f"{self.opts.app_instance} cannot hold {pod} beside the platform's DaemonSets "
+                                   f"(it leaves {leaves})", field="--instance")
+            raise CapplanError(f"no instance type in the {self.provider} price book fits {pod} with the platform's "
+                               f"DaemonSets (the largest, {row.id}, leaves {leaves})", field="--instance")
         _, row, n_min, n_max, free = best
         return NodeGroup(name=name, instance_row=row.id, instance_type=plat.instance_type_name(self.provider, row.id),
                           nodes_min=n_min, nodes_max=n_max, disk_gib=NODE_ROOT_DISK_GIB, role="app",
