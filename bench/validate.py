@@ -99,6 +99,15 @@ def predict(workload_path: Path, users: int, seed: int, event_loop: str | None =
             "ttft_p95": _est(f.ttft.p95) if f.ttft.count else None}
 
 
+def predict_both(workload_path: Path, users: int, seed: int) -> dict:
+    """The forecast with the workload's own loop, and the coarser processor-sharing loop's latencies
+    beside it for comparison (README: why fifo)."""
+    pred = predict(workload_path, users, seed)
+    shared = predict(workload_path, users, seed, event_loop="shared")
+    pred["shared"] = {k: shared[k] for k in ("api_p95", "ttft_p95")}
+    return pred
+
+
 def _est(e) -> list[float]:
     return [e.mean, e.low, e.high]
 
@@ -234,10 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         print(doc["calibration"]["table"], flush=True)
         results = []
         for i, users in enumerate(loads):
-            pred = predict(args.run / "fitted.yaml", users, args.seed)
-            # the coarser processor-sharing loop, for comparison (README: why fifo)
-            shared = predict(args.run / "fitted.yaml", users, args.seed, event_loop="shared")
-            pred["shared"] = {k: shared[k] for k in ("api_p95", "ttft_p95")}
+            pred = predict_both(args.run / "fitted.yaml", users, args.seed)
             meas = measure(stack, args.run, pred, args.duration, args.warmup, args.seed + i)
             results.append({"users": users, "predicted": pred, "measured": meas})
             print(json.dumps(results[-1]), flush=True)
@@ -256,15 +262,13 @@ def repredict(args, parser) -> int:
             parser.error(f"--repredict: no {needed}")
     doc = json.loads(args.out.read_text())
     for r in doc["results"]:
-        pred = predict(args.run / "fitted.yaml", r["users"], doc["seed"])
+        pred = predict_both(args.run / "fitted.yaml", r["users"], doc["seed"])
         old = r["predicted"]
         if pred["session_users"] != old["session_users"] or \
                 not math.isclose(pred["offered_messages_per_s"], old["offered_messages_per_s"], rel_tol=1e-9):
             parser.error(f"--repredict: at {r['users']} users the model now asks for {pred['session_users']} session "
                          f"users at {pred['offered_messages_per_s']:.4g} msgs/s (the stack was driven with "
                          f"{old['session_users']} at {old['offered_messages_per_s']:.4g}): measure again")
-        shared = predict(args.run / "fitted.yaml", r["users"], doc["seed"], event_loop="shared")
-        pred["shared"] = {k: shared[k] for k in ("api_p95", "ttft_p95")}
         r["predicted"] = pred
         print(json.dumps(r), flush=True)
     doc["saturation"] = saturation(doc["results"])

@@ -465,9 +465,8 @@ class _Builder:
                 best = (key, row, n_min, n_max, free)
         if best is None:
             # name a pod that does not fit (the largest such) and what the (largest) node leaves for it
-            row = max(candidates, key=lambda r: (plat.schedulable(self.provider, r).memory_mib,
-                                                 plat.schedulable(self.provider, r).cpu_m, r.id))
-            free = plat.schedulable(self.provider, row)
+            free, row = max(((plat.schedulable(self.provider, r), r) for r in candidates),
+                            key=lambda fr: (fr[0].memory_mib, fr[0].cpu_m, fr[1].id))
             misfits = [s for s in high if s.count and (s.cpu_m > free.cpu_m or s.memory_mib > free.memory_mib)]
             shown = max(misfits or high, key=lambda s: (s.memory_mib, s.cpu_m, s.name))
             pod = f"a {shown.name} pod ({shown.cpu_m}m CPU, {shown.memory_mib} MiB)"
